@@ -1,0 +1,251 @@
+//! Credentials, and where `from_env` finds them: the same places, in the same order, as the
+//! official Python client.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The header the API key travels in.
+pub const API_KEY_HEADER: &str = "X-TILEDB-REST-API-KEY";
+
+/// A secret string: its `Debug` and `Display` print `[redacted]`, never the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself. Keep it out of logs.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+/// How requests authenticate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// An API token, sent as `X-TILEDB-REST-API-KEY`.
+    ApiKey(Secret),
+    /// A user name and password, sent as HTTP basic auth.
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        password: Secret,
+    },
+}
+
+impl Credentials {
+    /// An API key.
+    pub fn api_key(key: impl Into<Secret>) -> Self {
+        Credentials::ApiKey(key.into())
+    }
+
+    /// Basic auth.
+    pub fn basic(username: impl Into<String>, password: impl Into<Secret>) -> Self {
+        Credentials::Basic {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+}
+
+/// What `~/.tiledb/cloud.json` may hold (the Python client's file).
+#[derive(Debug, Default, Deserialize)]
+struct CloudJson {
+    #[serde(default)]
+    api_key: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    verify_ssl: Option<bool>,
+}
+
+/// Settings found in the environment and the config file.
+#[derive(Debug, Default)]
+pub(crate) struct EnvSettings {
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) host: Option<String>,
+    pub(crate) verify_tls: bool,
+}
+
+/// Reads, in order: `TILEDB_REST_TOKEN`; `TILEDB_REST_USERNAME` with `TILEDB_REST_PASSWORD`;
+/// `TILEDB_REST_HOST`; then the file at `config_path` (`api_key`, `username`, `password`, `host`,
+/// `verify_ssl`) for whatever the environment left open. `TILEDB_REST_IGNORE_SSL_VALIDATION=true`
+/// turns certificate checks off, as in Python.
+pub(crate) fn settings_from(
+    env: &dyn Fn(&str) -> Option<String>,
+    config_path: Option<&Path>,
+) -> Result<EnvSettings> {
+    let var = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let mut credentials = if let Some(token) = var("TILEDB_REST_TOKEN") {
+        Some(Credentials::api_key(token))
+    } else {
+        match (var("TILEDB_REST_USERNAME"), var("TILEDB_REST_PASSWORD")) {
+            (Some(u), Some(p)) => Some(Credentials::basic(u, p)),
+            (Some(_), None) => {
+                return Err(Error::Config(
+                    "TILEDB_REST_USERNAME is set but TILEDB_REST_PASSWORD is not".into(),
+                ));
+            }
+            _ => None,
+        }
+    };
+    let mut host = var("TILEDB_REST_HOST");
+    let mut verify_tls = !matches!(
+        var("TILEDB_REST_IGNORE_SSL_VALIDATION")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
+        Some("true" | "1" | "yes")
+    );
+
+    if let Some(path) = config_path
+        && (credentials.is_none() || host.is_none())
+    {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let file: CloudJson = serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::Config(format!("{} is not valid: {e}", path.display())))?;
+                if credentials.is_none() {
+                    credentials = match (file.api_key.filter(|k| !k.is_empty()), file.username) {
+                        (Some(key), _) => Some(Credentials::api_key(key)),
+                        (None, Some(u)) if !u.is_empty() => match file.password {
+                            Some(p) => Some(Credentials::basic(u, p)),
+                            None => {
+                                return Err(Error::Config(format!(
+                                    "{} has a username but no password",
+                                    path.display()
+                                )));
+                            }
+                        },
+                        _ => None,
+                    };
+                }
+                if host.is_none() {
+                    host = file.host.filter(|h| !h.is_empty());
+                }
+                if file.verify_ssl == Some(false) {
+                    verify_tls = false;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::Config(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(EnvSettings {
+        credentials,
+        host,
+        verify_tls,
+    })
+}
+
+/// `~/.tiledb/cloud.json`, when a home directory is known.
+pub(crate) fn default_config_path() -> Option<PathBuf> {
+    std::env::home_dir().map(|h| h.join(".tiledb").join("cloud.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn token_beats_username_and_file() {
+        let s = settings_from(
+            &env(&[("TILEDB_REST_TOKEN", "tok"), ("TILEDB_REST_USERNAME", "u")]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.credentials, Some(Credentials::api_key("tok")));
+        assert!(s.verify_tls);
+    }
+
+    #[test]
+    fn username_without_password_is_a_config_error() {
+        let e = settings_from(&env(&[("TILEDB_REST_USERNAME", "u")]), None).unwrap_err();
+        assert!(matches!(e, Error::Config(m) if m.contains("TILEDB_REST_PASSWORD")));
+    }
+
+    #[test]
+    fn cloud_json_fills_what_env_leaves_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cloud.json");
+        std::fs::write(
+            &path,
+            r#"{"api_key":"filekey","host":"eu.example.com","verify_ssl":false,"extra":1}"#,
+        )
+        .unwrap();
+        let s = settings_from(&env(&[]), Some(&path)).unwrap();
+        assert_eq!(s.credentials, Some(Credentials::api_key("filekey")));
+        assert_eq!(s.host.as_deref(), Some("eu.example.com"));
+        assert!(!s.verify_tls);
+
+        let s = settings_from(&env(&[("TILEDB_REST_HOST", "h2")]), Some(&path)).unwrap();
+        assert_eq!(s.host.as_deref(), Some("h2"));
+    }
+
+    #[test]
+    fn broken_cloud_json_says_which_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cloud.json");
+        std::fs::write(&path, "{not json").unwrap();
+        let e = settings_from(&env(&[]), Some(&path)).unwrap_err();
+        assert!(e.to_string().contains("cloud.json"), "{e}");
+    }
+
+    #[test]
+    fn secret_debug_and_display_are_redacted() {
+        let c = Credentials::basic("me", "hunter2");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(Secret::new("k").to_string(), "[redacted]");
+    }
+}

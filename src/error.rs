@@ -1,0 +1,310 @@
+//! One error type for the crate, with accessors that answer the questions callers ask of a failure:
+//! may I retry it, what did the server say, and which task was it about.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::model::{ArrayTaskStatus, ErrorBody};
+use crate::task_id::TaskId;
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How many bytes of an unexpected body an error keeps, so that a huge HTML page does not end up
+/// in a log line.
+pub(crate) const SNIPPET_LIMIT: usize = 512;
+
+/// Everything that can go wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The service answered with an error status.
+    #[error(transparent)]
+    Api(Box<ApiError>),
+
+    /// The request did not get an answer: connect, reset, timeout or body transfer.
+    #[error(transparent)]
+    Transport(Box<TransportError>),
+
+    /// A wait ran past its deadline. The task may still be running: resume it with
+    /// [`Client::task`](crate::Client::task).
+    #[error(
+        "timed out after {waited:?} and {polls} polls{}",
+        task_suffix(task_id.as_ref())
+    )]
+    Timeout {
+        /// The task waited for, if the service had named it.
+        task_id: Option<TaskId>,
+        /// How long the wait lasted.
+        waited: Duration,
+        /// How many times the result was polled.
+        polls: u32,
+    },
+
+    /// A body could not be read as what it should be.
+    #[error(transparent)]
+    Decode(Box<DecodeError>),
+
+    /// An argument was rejected before any request was sent.
+    #[error("invalid argument `{argument}`: {reason}")]
+    InvalidArgument {
+        /// Which argument.
+        argument: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The client's configuration is unusable.
+    #[error("configuration error: {0}")]
+    Config(String),
+
+    /// The task ended without a result: failed, cancelled, or no resources.
+    #[error("task {task_id} ended {status}{}", message_suffix(message.as_deref()))]
+    TaskFailed {
+        /// The task.
+        task_id: TaskId,
+        /// Its final status.
+        status: ArrayTaskStatus,
+        /// Its `status_message`, the reason the service gives.
+        message: Option<String>,
+    },
+
+    /// The task's result was not stored, or has expired (a 404 on its result).
+    #[error("the result of task {task_id} was not stored or has expired")]
+    ResultNotAvailable {
+        /// The task.
+        task_id: TaskId,
+        /// The error body the service sent with its 404.
+        body: Option<ErrorBody>,
+    },
+
+    /// Redirects went wrong: too many, or one without a usable `Location`.
+    #[error("redirect error: {0}")]
+    Redirect(String),
+}
+
+fn task_suffix(id: Option<&TaskId>) -> String {
+    id.map(|id| format!(" waiting for task {id}"))
+        .unwrap_or_default()
+}
+
+fn message_suffix(message: Option<&str>) -> String {
+    message.map(|m| format!(": {m}")).unwrap_or_default()
+}
+
+/// An error status from the service, with what its body said.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: u16,
+    /// The TileDB error code, when the body was an `Error` document.
+    pub code: Option<i64>,
+    /// The service's message, or a snippet of a body that was not an `Error` document.
+    pub message: String,
+    /// The service's request id.
+    pub request_id: Option<String>,
+    /// The task the request created or was about (`X-TILEDB-CLOUD-TASK-ID`).
+    pub task_id: Option<TaskId>,
+    /// How long the service asked us to wait, from `Retry-After`.
+    pub retry_after: Option<Duration>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the service answered {}", self.status)?;
+        if let Some(code) = self.code {
+            write!(f, " (code {code})")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(id) = &self.request_id {
+            write!(f, " [request {id}]")?;
+        }
+        if let Some(id) = &self.task_id {
+            write!(f, " [task {id}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    /// Builds the error from a status and a body, which may or may not be an `Error` document.
+    pub(crate) fn from_body(status: u16, body: &[u8], task_id: Option<TaskId>) -> ApiError {
+        match serde_json::from_slice::<ErrorBody>(body) {
+            Ok(parsed) if parsed.message.is_some() || parsed.code.is_some() => ApiError {
+                status,
+                code: parsed.code,
+                message: parsed.message.unwrap_or_default(),
+                request_id: parsed.request_id,
+                task_id,
+                retry_after: None,
+            },
+            _ => ApiError {
+                status,
+                code: None,
+                message: if body.iter().all(u8::is_ascii_whitespace) {
+                    canonical_reason(status).to_owned()
+                } else {
+                    snippet(body)
+                },
+                request_id: None,
+                task_id,
+                retry_after: None,
+            },
+        }
+    }
+}
+
+fn canonical_reason(status: u16) -> &'static str {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("no reason given")
+}
+
+/// Up to [`SNIPPET_LIMIT`] bytes of `body`, as text, cut at a character boundary.
+pub(crate) fn snippet(body: &[u8]) -> String {
+    let cut = &body[..body.len().min(SNIPPET_LIMIT)];
+    let text = String::from_utf8_lossy(cut);
+    let mut text = text.trim().to_owned();
+    if body.len() > SNIPPET_LIMIT {
+        text.push('…');
+    }
+    text
+}
+
+/// A request that got no complete answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{method} {url} failed{}: {source}", task_suffix(task_id.as_ref()))]
+pub struct TransportError {
+    /// The request's method.
+    pub method: String,
+    /// The request's URL (never carries credentials).
+    pub url: String,
+    /// The task, if the service had named it before the failure.
+    pub task_id: Option<TaskId>,
+    /// What reqwest reported.
+    #[source]
+    pub source: reqwest::Error,
+}
+
+impl TransportError {
+    fn is_transient(&self) -> bool {
+        let e = &self.source;
+        e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+    }
+}
+
+/// A body that was not what it should be.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode {what}{}: {message} at `{path}`; body starts: {snippet:?}", task_suffix(task_id.as_ref()))]
+pub struct DecodeError {
+    /// What was being decoded (`ArrayTask`, `JSON rows`, …).
+    pub what: String,
+    /// The JSON path that failed (`array_tasks[3].status`), or `.` for the whole body.
+    pub path: String,
+    /// The decoder's message.
+    pub message: String,
+    /// The start of the body, at most 512 bytes.
+    pub snippet: String,
+    /// The task it was about, if any.
+    pub task_id: Option<TaskId>,
+}
+
+impl DecodeError {
+    /// Decodes `body` as JSON of type `T`, or says where and why it failed.
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(
+        what: &str,
+        body: &[u8],
+        task_id: Option<&TaskId>,
+    ) -> Result<T> {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            Error::Decode(Box::new(DecodeError {
+                what: what.to_owned(),
+                path: e.path().to_string(),
+                message: e.inner().to_string(),
+                snippet: snippet(body),
+                task_id: task_id.cloned(),
+            }))
+        })
+    }
+}
+
+impl Error {
+    /// Whether trying the same call again may succeed: a transient status (408, 429, 500, 502, 503,
+    /// 504) or a connect, reset or timeout failure. A [`Error::Timeout`] is not retryable as such:
+    /// resume the task instead.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Api(e) => matches!(e.status, 408 | 429 | 500 | 502 | 503 | 504),
+            Error::Transport(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+
+    /// The HTTP status the service answered, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api(e) => Some(e.status),
+            Error::ResultNotAvailable { .. } => Some(404),
+            Error::Transport(e) => e.source.status().map(|s| s.as_u16()),
+            _ => None,
+        }
+    }
+
+    /// The service's request id, to quote to support.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Error::Api(e) => e.request_id.as_deref(),
+            Error::ResultNotAvailable { body, .. } => {
+                body.as_ref().and_then(|b| b.request_id.as_deref())
+            }
+            _ => None,
+        }
+    }
+
+    /// The task the failure is about, when the service had named one: resume it with
+    /// [`Client::task`](crate::Client::task) rather than submitting the query again.
+    pub fn task_id(&self) -> Option<&TaskId> {
+        match self {
+            Error::Api(e) => e.task_id.as_ref(),
+            Error::Transport(e) => e.task_id.as_ref(),
+            Error::Decode(e) => e.task_id.as_ref(),
+            Error::Timeout { task_id, .. } => task_id.as_ref(),
+            Error::TaskFailed { task_id, .. } | Error::ResultNotAvailable { task_id, .. } => {
+                Some(task_id)
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid(argument: &'static str, reason: impl Into<String>) -> Error {
+        Error::InvalidArgument {
+            argument,
+            reason: reason.into(),
+        }
+    }
+
+    /// The same error, now known to be about `task_id` (set where it was unknown).
+    pub(crate) fn with_task_id(mut self, id: &TaskId) -> Error {
+        let slot = match &mut self {
+            Error::Api(e) => &mut e.task_id,
+            Error::Transport(e) => &mut e.task_id,
+            Error::Decode(e) => &mut e.task_id,
+            Error::Timeout { task_id, .. } => task_id,
+            _ => return self,
+        };
+        if slot.is_none() {
+            *slot = Some(id.clone());
+        }
+        self
+    }
+}
+
+impl From<ApiError> for Error {
+    fn from(e: ApiError) -> Self {
+        Error::Api(Box::new(e))
+    }
+}

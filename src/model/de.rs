@@ -1,0 +1,65 @@
+//! Lenient deserializers for the number shapes the real service writes.
+//!
+//! The spec types pagination numbers and `ArrayTask.duration` as `number`, and go-swagger servers
+//! write them as floats (`14.0`); a strict `u64` would reject a whole page for that.
+
+use serde::{Deserialize, Deserializer, de};
+
+/// A JSON number that should be a non-negative integer, written either way (`3` or `3.0`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Num {
+    U(u64),
+    I(i64),
+    F(f64),
+}
+
+fn to_u64<E: de::Error>(n: Num) -> Result<u64, E> {
+    match n {
+        Num::U(u) => Ok(u),
+        Num::I(i) => u64::try_from(i)
+            .map_err(|_| E::custom(format!("expected a non-negative integer, found {i}"))),
+        Num::F(f) if f.is_finite() && f >= 0.0 && f <= u64::MAX as f64 => Ok(f.round() as u64),
+        Num::F(f) => Err(E::custom(format!(
+            "expected a non-negative integer, found {f}"
+        ))),
+    }
+}
+
+fn to_i64<E: de::Error>(n: Num) -> Result<i64, E> {
+    match n {
+        Num::U(u) => i64::try_from(u).map_err(|_| E::custom(format!("integer {u} out of range"))),
+        Num::I(i) => Ok(i),
+        Num::F(f) if f.is_finite() && f.abs() <= i64::MAX as f64 => Ok(f.round() as i64),
+        Num::F(f) => Err(E::custom(format!("expected an integer, found {f}"))),
+    }
+}
+
+/// `Option<u64>` from an integer, a float, or `null`.
+pub(crate) fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Option::<Num>::deserialize(d)?.map(to_u64).transpose()
+}
+
+/// `Option<i64>` from an integer, a float, or `null`.
+pub(crate) fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Option::<Num>::deserialize(d)?.map(to_i64).transpose()
+}
+
+/// `Option<i32>` from an integer, a float, or `null`.
+pub(crate) fn opt_i32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    match Option::<Num>::deserialize(d)?.map(to_i64).transpose()? {
+        None => Ok(None),
+        Some(v) => i32::try_from(v)
+            .map(Some)
+            .map_err(|_| de::Error::custom(format!("integer {v} out of range for i32"))),
+    }
+}
+
+/// A list or map from its JSON form or `null` (go-swagger writes `null` for a nil slice or map).
+pub(crate) fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}

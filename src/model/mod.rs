@@ -1,0 +1,24 @@
+//! The wire types of the four Tasks routes, shared by the client and the local server, so the two
+//! can never disagree about the wire format.
+//!
+//! Forward compatible by design: every field is optional (the spec marks none required), `null` is
+//! accepted for nullable fields and empty lists, unknown enum values are kept (see [`ArrayTaskStatus`]),
+//! numbers the service writes as floats are accepted as integers, and requests leave absent fields
+//! out rather than sending `null`.
+
+mod array;
+pub(crate) mod de;
+mod enums;
+mod sql;
+mod task;
+
+pub use array::{ArrayInfo, DomainArray, MetadataStringifiedEntry, Pricing, Subscription};
+pub use enums::{
+    ActivityEventType, ArrayActions, ArrayTaskStatus, ArrayTaskType, ArrayType, FileType,
+    PricingAggregateUsage, PricingCurrency, PricingInterval, PricingType, PricingUnitLabel,
+    QueryType, ResultFormat,
+};
+pub use sql::SqlParameters;
+pub use task::{
+    ArrayActivityLog, ArrayTask, ArrayTaskData, ArrayTaskLog, ErrorBody, PaginationMetadata,
+};

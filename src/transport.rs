@@ -1,0 +1,461 @@
+//! The one place that sends: retries, `Retry-After`, redirects without leaking credentials, and one
+//! tracing span per HTTP attempt.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use tracing::{Instrument as _, field};
+use url::Url;
+
+use crate::auth::{API_KEY_HEADER, Credentials};
+use crate::error::{ApiError, Error, Result, TransportError};
+use crate::policy::{AttemptOutcome, Clock, RetryPolicy, parse_retry_after};
+use crate::task_id::TaskId;
+
+/// The header carrying the id of the task a request created or concerns.
+pub const TASK_ID_HEADER: &str = "X-TILEDB-CLOUD-TASK-ID";
+
+/// How much of an error body is read; the rest is not needed to explain the error.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// The most redirects one attempt follows.
+pub(crate) const MAX_REDIRECTS: usize = 10;
+
+/// Whether a request may be repeated freely (a GET) or creates a task (the SQL POST).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Read,
+    Submit,
+}
+
+/// One logical request, before retries and redirects.
+#[derive(Debug, Clone)]
+pub(crate) struct Req {
+    pub(crate) method: Method,
+    /// The route's template, for the span name (`/v1/task/{id}`).
+    pub(crate) route: &'static str,
+    /// Path segments after `/v1`, each percent-encoded on the way out.
+    pub(crate) segments: Vec<String>,
+    pub(crate) query: Vec<(&'static str, String)>,
+    pub(crate) body: Option<Bytes>,
+    pub(crate) accept_encoding: Option<String>,
+    pub(crate) kind: Kind,
+    pub(crate) task_id: Option<TaskId>,
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl Req {
+    pub(crate) fn get(route: &'static str, segments: Vec<String>) -> Req {
+        Req {
+            method: Method::GET,
+            route,
+            segments,
+            query: Vec::new(),
+            body: None,
+            accept_encoding: None,
+            kind: Kind::Read,
+            task_id: None,
+            timeout: None,
+        }
+    }
+}
+
+/// The body of a reply: read whole, or left to stream.
+pub(crate) enum Body {
+    Full(Bytes),
+    Streaming(reqwest::Response),
+}
+
+/// A response that ended the retry loop: a success, or a status not worth (or out of) retrying.
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) task_id: Option<TaskId>,
+    pub(crate) body: Body,
+}
+
+impl Reply {
+    pub(crate) fn content_type(&self) -> Option<String> {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        retry_after(&self.headers)
+    }
+
+    /// The whole body (read now, if it was left to stream).
+    pub(crate) async fn bytes(self) -> Result<Bytes> {
+        match self.body {
+            Body::Full(b) => Ok(b),
+            Body::Streaming(r) => {
+                let url = r.url().clone();
+                r.bytes()
+                    .await
+                    .map_err(|e| transport_error(&Method::GET, &url, self.task_id.clone(), e))
+            }
+        }
+    }
+
+    /// The reply as an [`ApiError`] (for a status the caller does not expect).
+    pub(crate) async fn into_api_error(self) -> Error {
+        let status = self.status.as_u16();
+        let task_id = self.task_id.clone();
+        let retry_after = self.retry_after();
+        let body = match self.body {
+            Body::Full(b) => b,
+            Body::Streaming(r) => read_limited(r, ERROR_BODY_LIMIT).await,
+        };
+        let mut e = ApiError::from_body(status, &body, task_id);
+        e.retry_after = retry_after;
+        e.into()
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+}
+
+fn task_id_of(headers: &HeaderMap) -> Option<TaskId> {
+    headers
+        .get(TASK_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(TaskId::from)
+}
+
+/// Reads at most `limit` bytes of a body; an error mid-way keeps what came.
+async fn read_limited(r: reqwest::Response, limit: usize) -> Bytes {
+    let mut out = Vec::new();
+    let mut stream = r.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        let room = limit - out.len();
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Bytes::from(out)
+}
+
+fn transport_error(
+    method: &Method,
+    url: &Url,
+    task_id: Option<TaskId>,
+    source: reqwest::Error,
+) -> Error {
+    Error::Transport(Box::new(TransportError {
+        method: method.to_string(),
+        url: url.to_string(),
+        task_id,
+        source,
+    }))
+}
+
+/// The sender shared by every clone of a client.
+#[derive(Debug)]
+pub(crate) struct Transport {
+    pub(crate) http: reqwest::Client,
+    /// The API root, ending in `/v1`.
+    pub(crate) base: Url,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) user_agent: HeaderValue,
+    pub(crate) accept_encoding: Option<HeaderValue>,
+}
+
+/// What one attempt produced, before the retry decision.
+enum Attempt {
+    Reply(Reply),
+    Failed {
+        error: Error,
+        connect: bool,
+        timeout: bool,
+    },
+}
+
+impl Transport {
+    /// The URL of `segments` under the API root, each segment percent-encoded (so `/`, `?`, `#`
+    /// and `%` in a namespace or id stay inside their segment).
+    pub(crate) fn url(&self, segments: &[String], query: &[(&'static str, String)]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        url
+    }
+
+    /// Sends `req`, retrying per policy, and reads the whole body.
+    pub(crate) async fn send(&self, req: &Req) -> Result<Reply> {
+        self.run(req, false).await
+    }
+
+    /// Sends `req`, retrying per policy; a 2xx body is left to stream.
+    pub(crate) async fn send_streaming(&self, req: &Req) -> Result<Reply> {
+        self.run(req, true).await
+    }
+
+    async fn run(&self, req: &Req, stream_success: bool) -> Result<Reply> {
+        let mut schedule = self.retry.schedule();
+        let max = self.retry.get_max_attempts();
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let url = self.url(&req.segments, &req.query);
+            let span = tracing::info_span!(
+                "http_request",
+                otel.name = %format_args!("{} {}", req.method, req.route),
+                otel.kind = "client",
+                http.request.method = %req.method,
+                url.full = %url,
+                server.address = url.host_str().unwrap_or(""),
+                server.port = url.port_or_known_default(),
+                http.request.resend_count = attempt - 1,
+                http.response.status_code = field::Empty,
+                error.type = field::Empty,
+                tiledb.task_id = req.task_id.as_ref().map(|t| t.as_str()),
+            );
+            let result = self
+                .attempt(req, url, stream_success)
+                .instrument(span.clone())
+                .await;
+            let (outcome, retry_after) = match &result {
+                Attempt::Reply(reply) => {
+                    if let Some(id) = &reply.task_id {
+                        span.record("tiledb.task_id", id.as_str());
+                    }
+                    span.record("http.response.status_code", reply.status.as_u16());
+                    if reply.status.is_client_error() || reply.status.is_server_error() {
+                        span.record("error.type", reply.status.as_str());
+                    }
+                    if reply.status.is_success() || reply.status.is_redirection() {
+                        return match result {
+                            Attempt::Reply(r) => Ok(r),
+                            Attempt::Failed { error, .. } => Err(error),
+                        };
+                    }
+                    (
+                        AttemptOutcome {
+                            method: req.method.to_string(),
+                            is_submission: req.kind == Kind::Submit,
+                            status: Some(reply.status.as_u16()),
+                            connect_error: false,
+                            timeout: false,
+                            attempt,
+                        },
+                        reply.retry_after(),
+                    )
+                }
+                Attempt::Failed {
+                    error,
+                    connect,
+                    timeout,
+                } => {
+                    span.record(
+                        "error.type",
+                        if *timeout {
+                            "timeout"
+                        } else if *connect {
+                            "connect"
+                        } else {
+                            "transport"
+                        },
+                    );
+                    let _ = error;
+                    (
+                        AttemptOutcome {
+                            method: req.method.to_string(),
+                            is_submission: req.kind == Kind::Submit,
+                            status: None,
+                            connect_error: *connect,
+                            timeout: *timeout,
+                            attempt,
+                        },
+                        None,
+                    )
+                }
+            };
+            if attempt >= max || !self.retry.should_retry(&outcome) {
+                return match result {
+                    Attempt::Reply(r) => Ok(r),
+                    Attempt::Failed { error, .. } => Err(error),
+                };
+            }
+            let delay = schedule.next_delay(retry_after);
+            tracing::warn!(
+                parent: &span,
+                attempt,
+                max_attempts = max,
+                status = outcome.status,
+                delay_ms = delay.as_millis() as u64,
+                retry_after = retry_after.is_some(),
+                "retrying {} {}",
+                req.method,
+                req.route
+            );
+            self.clock.sleep(delay).await;
+        }
+    }
+
+    /// One attempt: the request, the redirects it meets, and the body.
+    async fn attempt(&self, req: &Req, first_url: Url, stream_success: bool) -> Attempt {
+        let mut url = first_url;
+        let mut method = req.method.clone();
+        let mut body = req.body.clone();
+        let mut hops = 0usize;
+        loop {
+            let trusted = same_origin(&url, &self.base);
+            let mut rb = self.http.request(method.clone(), url.clone());
+            rb = rb
+                .header(header::USER_AGENT, self.user_agent.clone())
+                .header(header::ACCEPT, HeaderValue::from_static("application/json"));
+            if let Some(ae) = &req.accept_encoding {
+                if let Ok(v) = HeaderValue::from_str(ae) {
+                    rb = rb.header(header::ACCEPT_ENCODING, v);
+                }
+            } else if let Some(ae) = &self.accept_encoding {
+                rb = rb.header(header::ACCEPT_ENCODING, ae.clone());
+            }
+            if trusted {
+                rb = self.authenticate(rb);
+            }
+            if let Some(b) = &body {
+                rb = rb
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(b.clone());
+            }
+            if let Some(t) = req.timeout {
+                rb = rb.timeout(t);
+            }
+            let response = match rb.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    let connect = e.is_connect();
+                    let timeout = e.is_timeout();
+                    return Attempt::Failed {
+                        error: transport_error(&method, &url, req.task_id.clone(), e),
+                        connect,
+                        timeout,
+                    };
+                }
+            };
+            let status = response.status();
+            if status.is_redirection()
+                && let Some(location) = response.headers().get(header::LOCATION)
+            {
+                hops += 1;
+                if hops > MAX_REDIRECTS {
+                    return Attempt::Failed {
+                        error: Error::Redirect(format!(
+                            "more than {MAX_REDIRECTS} redirects, last to {url}"
+                        )),
+                        connect: false,
+                        timeout: false,
+                    };
+                }
+                let next = location
+                    .to_str()
+                    .ok()
+                    .and_then(|l| url.join(l).ok())
+                    .filter(|u| matches!(u.scheme(), "http" | "https"));
+                let Some(next) = next else {
+                    return Attempt::Failed {
+                        error: Error::Redirect(format!(
+                            "{status} from {url} with an unusable Location"
+                        )),
+                        connect: false,
+                        timeout: false,
+                    };
+                };
+                if !same_origin(&next, &self.base) {
+                    tracing::warn!(
+                        from = %url,
+                        to = %next,
+                        "following a redirect to another host without credentials"
+                    );
+                }
+                // 303, and 301/302 after a POST, turn into a GET without a body (as browsers and
+                // reqwest do); 307 and 308 repeat the request as it was.
+                if status == StatusCode::SEE_OTHER
+                    || (method == Method::POST
+                        && matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND))
+                {
+                    method = Method::GET;
+                    body = None;
+                }
+                url = next;
+                continue;
+            }
+            let headers = response.headers().clone();
+            let task_id = task_id_of(&headers).or_else(|| req.task_id.clone());
+            if status.is_success() && stream_success {
+                return Attempt::Reply(Reply {
+                    status,
+                    headers,
+                    task_id,
+                    body: Body::Streaming(response),
+                });
+            }
+            let body = if status.is_success() {
+                match response.bytes().await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let timeout = e.is_timeout();
+                        return Attempt::Failed {
+                            error: transport_error(&method, &url, task_id, e),
+                            connect: false,
+                            timeout,
+                        };
+                    }
+                }
+            } else {
+                read_limited(response, ERROR_BODY_LIMIT).await
+            };
+            return Attempt::Reply(Reply {
+                status,
+                headers,
+                task_id,
+                body: Body::Full(body),
+            });
+        }
+    }
+
+    fn authenticate(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.credentials {
+            Some(Credentials::ApiKey(key)) => match HeaderValue::from_str(key.expose()) {
+                Ok(mut v) => {
+                    v.set_sensitive(true);
+                    rb.header(API_KEY_HEADER, v)
+                }
+                // Checked when the client was built; unreachable in practice.
+                Err(_) => rb,
+            },
+            Some(Credentials::Basic { username, password }) => {
+                rb.basic_auth(username, Some(password.expose()))
+            }
+            None => rb,
+        }
+    }
+}
+
+/// Same scheme, host and port: the only place credentials may go.
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
