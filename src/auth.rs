@@ -8,8 +8,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// The header the API key travels in.
-pub const API_KEY_HEADER: &str = "X-TILEDB-REST-API-KEY";
+pub use crate::model::API_KEY_HEADER;
 
 /// A secret string: its `Debug` and `Display` print `[redacted]`, never the value.
 #[derive(Clone, PartialEq, Eq)]

@@ -12,4 +12,4 @@ mod transport;
 pub use auth::{Credentials, Secret};
 pub use error::{ApiError, DecodeError, Error, Result, TransportError};
 pub use task_id::TaskId;
-pub use transport::TASK_ID_HEADER;
+pub use model::TASK_ID_HEADER;

@@ -6,6 +6,12 @@
 //! numbers the service writes as floats are accepted as integers, and requests leave absent fields
 //! out rather than sending `null`.
 
+/// The header carrying the id of the task a request created or concerns.
+pub const TASK_ID_HEADER: &str = "X-TILEDB-CLOUD-TASK-ID";
+
+/// The header an API key travels in.
+pub const API_KEY_HEADER: &str = "X-TILEDB-REST-API-KEY";
+
 mod array;
 pub(crate) mod de;
 mod enums;
