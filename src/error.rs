@@ -78,6 +78,21 @@ pub enum Error {
         body: Option<ErrorBody>,
     },
 
+    /// The service broke the protocol: a page repeated, a content type contradicting the format
+    /// asked for, a status the route does not define.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+
+    /// A task listing stopped; the remaining tasks can be listed from `resume_page` on.
+    #[error("listing tasks stopped at page {resume_page}: {source}")]
+    Listing {
+        /// The page to start from to list the rest.
+        resume_page: u64,
+        /// Why it stopped.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// Redirects went wrong: too many, or one without a usable `Location`.
     #[error("redirect error: {0}")]
     Redirect(String),
@@ -240,6 +255,7 @@ impl Error {
         match self {
             Error::Api(e) => matches!(e.status, 408 | 429 | 500 | 502 | 503 | 504),
             Error::Transport(e) => e.is_transient(),
+            Error::Listing { source, .. } => source.is_retryable(),
             _ => false,
         }
     }
@@ -250,6 +266,7 @@ impl Error {
             Error::Api(e) => Some(e.status),
             Error::ResultNotAvailable { .. } => Some(404),
             Error::Transport(e) => e.source.status().map(|s| s.as_u16()),
+            Error::Listing { source, .. } => source.status(),
             _ => None,
         }
     }
@@ -261,6 +278,7 @@ impl Error {
             Error::ResultNotAvailable { body, .. } => {
                 body.as_ref().and_then(|b| b.request_id.as_deref())
             }
+            Error::Listing { source, .. } => source.request_id(),
             _ => None,
         }
     }
@@ -276,6 +294,15 @@ impl Error {
             Error::TaskFailed { task_id, .. } | Error::ResultNotAvailable { task_id, .. } => {
                 Some(task_id)
             }
+            Error::Listing { source, .. } => source.task_id(),
+            _ => None,
+        }
+    }
+
+    /// For a listing error, the page to resume from.
+    pub fn resume_page(&self) -> Option<u64> {
+        match self {
+            Error::Listing { resume_page, .. } => Some(*resume_page),
             _ => None,
         }
     }

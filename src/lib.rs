@@ -2,14 +2,25 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod auth;
+mod client;
 pub mod error;
+pub mod list;
 pub mod model;
 pub mod policy;
+mod result;
+mod task;
 mod task_id;
 mod transport;
 
+pub use api::{ResultResponse, SqlResponse, TasksApi};
 pub use auth::{Credentials, Secret};
+pub use client::{Client, ClientBuilder, DEFAULT_HOST, DEFAULT_USER_AGENT};
 pub use error::{ApiError, DecodeError, Error, Result, TransportError};
-pub use task_id::TaskId;
+pub use list::{TaskList, TaskOrder, TasksQuery};
 pub use model::TASK_ID_HEADER;
+pub use model::{ArrayTask, ArrayTaskStatus, ResultFormat, SqlParameters};
+pub use result::SqlResult;
+pub use task::{TaskHandle, Update};
+pub use task_id::TaskId;

@@ -12,11 +12,10 @@ use tracing::{Instrument as _, field};
 use url::Url;
 
 use crate::auth::Credentials;
-use crate::model::{API_KEY_HEADER, TASK_ID_HEADER};
 use crate::error::{ApiError, Error, Result, TransportError};
+use crate::model::{API_KEY_HEADER, TASK_ID_HEADER};
 use crate::policy::{AttemptOutcome, Clock, RetryPolicy, parse_retry_after};
 use crate::task_id::TaskId;
-
 
 /// How much of an error body is read; the rest is not needed to explain the error.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;

@@ -1,0 +1,232 @@
+//! [`TasksApi`]: the four routes, one-to-one with the spec and named as the official clients name
+//! them. Each call is one logical request (retried by the transport's policy); the higher-level
+//! [`TaskHandle`](crate::TaskHandle) and [`TaskList`](crate::TaskList) are built on these.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::{Method, StatusCode};
+
+use crate::client::Client;
+use crate::error::{DecodeError, Error, Result};
+use crate::list::TasksQuery;
+use crate::model::{ArrayTask, ArrayTaskData, ErrorBody, SqlParameters};
+use crate::task_id::TaskId;
+use crate::transport::{Kind, Reply, Req};
+
+/// The low-level Tasks API. Get one from [`Client::api`]; it is a cheap clone of the client.
+#[derive(Debug, Clone)]
+pub struct TasksApi {
+    client: Client,
+}
+
+/// The answer to `POST /v1/sql/{namespace}`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SqlResponse {
+    /// 200: the rows, in the requested format.
+    Rows {
+        /// The task's id, from `X-TILEDB-CLOUD-TASK-ID`.
+        task_id: Option<TaskId>,
+        /// The body's `Content-Type`.
+        content_type: Option<String>,
+        /// The body.
+        body: Bytes,
+    },
+    /// 204: the statement ran (or was accepted to run, with `dont_download_results`); no body.
+    NoContent {
+        /// The task's id, from `X-TILEDB-CLOUD-TASK-ID`.
+        task_id: Option<TaskId>,
+    },
+}
+
+impl SqlResponse {
+    /// The task's id, whichever the branch.
+    pub fn task_id(&self) -> Option<&TaskId> {
+        match self {
+            SqlResponse::Rows { task_id, .. } | SqlResponse::NoContent { task_id } => {
+                task_id.as_ref()
+            }
+        }
+    }
+}
+
+/// The answer to `GET /v1/task/{id}/result`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ResultResponse {
+    /// 200: the stored result.
+    Ready {
+        /// The body's `Content-Type`, which names the format.
+        content_type: Option<String>,
+        /// The body.
+        body: Bytes,
+    },
+    /// 202: the task is still running.
+    Running {
+        /// How long the service asked us to wait, if it said.
+        retry_after: Option<Duration>,
+    },
+    /// 404: the result was never stored, has expired, or the task failed.
+    NotAvailable {
+        /// The service's error body, if it sent one.
+        body: Option<ErrorBody>,
+    },
+}
+
+/// Refuses what cannot be a path segment before anything is sent.
+pub(crate) fn check_segment(argument: &'static str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid(argument, "is empty"));
+    }
+    if value == "." || value == ".." {
+        return Err(Error::invalid(
+            argument,
+            format!("{value:?} is not a valid {argument}"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(argument, "contains control characters"));
+    }
+    if value.len() > 1024 {
+        return Err(Error::invalid(argument, "is longer than 1024 bytes"));
+    }
+    Ok(())
+}
+
+impl TasksApi {
+    pub(crate) fn new(client: Client) -> Self {
+        TasksApi { client }
+    }
+
+    /// `POST /v1/sql/{namespace}` (`runSQL`): runs `params` in `namespace`.
+    ///
+    /// The task id is read from `X-TILEDB-CLOUD-TASK-ID` on every answer: in the result here, and in
+    /// [`Error::task_id`] on an error. The submission is retried only where the query certainly did
+    /// not run (a connect error, 429, 503): it is never sent twice otherwise.
+    pub async fn run_sql(
+        &self,
+        namespace: &str,
+        params: &SqlParameters,
+        accept_encoding: Option<&str>,
+    ) -> Result<SqlResponse> {
+        let reply = self
+            .send_sql(namespace, params, accept_encoding, None)
+            .await?;
+        let task_id = reply.task_id.clone();
+        match reply.status {
+            StatusCode::NO_CONTENT => Ok(SqlResponse::NoContent { task_id }),
+            s if s.is_success() => {
+                let content_type = reply.content_type();
+                let body = reply.bytes().await?;
+                if body.is_empty() && s != StatusCode::OK {
+                    Ok(SqlResponse::NoContent { task_id })
+                } else {
+                    Ok(SqlResponse::Rows {
+                        task_id,
+                        content_type,
+                        body,
+                    })
+                }
+            }
+            _ => Err(reply.into_api_error().await),
+        }
+    }
+
+    pub(crate) async fn send_sql(
+        &self,
+        namespace: &str,
+        params: &SqlParameters,
+        accept_encoding: Option<&str>,
+        timeout: Option<Duration>,
+    ) -> Result<Reply> {
+        check_segment("namespace", namespace)?;
+        if params.query.as_deref().is_none_or(|q| q.trim().is_empty()) {
+            return Err(Error::invalid("query", "is empty"));
+        }
+        let body = serde_json::to_vec(params)
+            .map_err(|e| Error::invalid("params", format!("cannot be serialized: {e}")))?;
+        let mut req = Req::get("/v1/sql/{namespace}", vec!["sql".into(), namespace.into()]);
+        req.method = Method::POST;
+        req.kind = Kind::Submit;
+        req.body = Some(Bytes::from(body));
+        req.accept_encoding = accept_encoding.map(str::to_owned);
+        req.timeout = timeout;
+        self.client.transport().send_streaming(&req).await
+    }
+
+    /// `GET /v1/task/{id}`: one task.
+    pub async fn task_id_get(&self, id: impl Into<TaskId>) -> Result<ArrayTask> {
+        let id = id.into();
+        check_segment("task id", id.as_str())?;
+        let mut req = Req::get("/v1/task/{id}", vec!["task".into(), id.as_str().into()]);
+        req.task_id = Some(id.clone());
+        let reply = self.client.transport().send(&req).await?;
+        if !reply.status.is_success() {
+            return Err(reply.into_api_error().await);
+        }
+        let body = reply.bytes().await?;
+        DecodeError::json("ArrayTask", &body, Some(&id))
+    }
+
+    /// `GET /v1/task/{id}/result`: the stored result, or word that it is still running (202) or not
+    /// available (404).
+    pub async fn task_id_result_get(
+        &self,
+        id: impl Into<TaskId>,
+        accept_encoding: Option<&str>,
+    ) -> Result<ResultResponse> {
+        let id = id.into();
+        let reply = self.result_reply(&id, accept_encoding, false).await?;
+        match reply.status {
+            StatusCode::OK => {
+                let content_type = reply.content_type();
+                let body = reply.bytes().await?;
+                Ok(ResultResponse::Ready { content_type, body })
+            }
+            StatusCode::ACCEPTED => Ok(ResultResponse::Running {
+                retry_after: reply.retry_after(),
+            }),
+            StatusCode::NOT_FOUND => {
+                let body = reply.bytes().await?;
+                Ok(ResultResponse::NotAvailable {
+                    body: serde_json::from_slice(&body).ok(),
+                })
+            }
+            _ => Err(reply.into_api_error().await),
+        }
+    }
+
+    pub(crate) async fn result_reply(
+        &self,
+        id: &TaskId,
+        accept_encoding: Option<&str>,
+        stream: bool,
+    ) -> Result<Reply> {
+        check_segment("task id", id.as_str())?;
+        let mut req = Req::get(
+            "/v1/task/{id}/result",
+            vec!["task".into(), id.as_str().into(), "result".into()],
+        );
+        req.task_id = Some(id.clone());
+        req.accept_encoding = accept_encoding.map(str::to_owned);
+        if stream {
+            self.client.transport().send_streaming(&req).await
+        } else {
+            self.client.transport().send(&req).await
+        }
+    }
+
+    /// `GET /v1/tasks`: one page of tasks matching `query`. For every page as a stream, see
+    /// [`Client::tasks`].
+    pub async fn tasks_get(&self, query: &TasksQuery) -> Result<ArrayTaskData> {
+        let mut req = Req::get("/v1/tasks", vec!["tasks".into()]);
+        req.query = query.to_pairs()?;
+        let reply = self.client.transport().send(&req).await?;
+        if !reply.status.is_success() {
+            return Err(reply.into_api_error().await);
+        }
+        let body = reply.bytes().await?;
+        DecodeError::json("ArrayTaskData", &body, None)
+    }
+}

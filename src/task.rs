@@ -1,0 +1,484 @@
+//! [`TaskHandle`]: one await from SQL to its result, through submission, polling, retries and the
+//! result transfer, bounded by a deadline; resumable from a task id; observable as a stream of
+//! [`Update`]s.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::Stream;
+use reqwest::StatusCode;
+use tokio::sync::mpsc;
+use tracing::{Instrument as _, field};
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::model::{ArrayTask, ResultFormat, SqlParameters};
+use crate::policy::{Clock, PollPolicy};
+use crate::result::SqlResult;
+use crate::task_id::TaskId;
+
+/// Progress of a [`TaskHandle`], from [`TaskHandle::updates`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Update {
+    /// The query was submitted and the service named its task.
+    Submitted {
+        /// The task, to resume it later with [`Client::task`].
+        task_id: TaskId,
+    },
+    /// The handle resumed an existing task (no submission).
+    Resumed {
+        /// The task.
+        task_id: TaskId,
+    },
+    /// The result was polled and the task is still running.
+    Polled {
+        /// The poll's number, from 1.
+        attempt: u32,
+        /// Time since the wait began.
+        elapsed: Duration,
+        /// The sleep before the next poll (already clamped to the deadline).
+        next_delay: Duration,
+    },
+    /// The wait is over: the result, or the error that ended it. Always the last update.
+    Finished(Result<SqlResult>),
+}
+
+/// Where a handle starts.
+#[derive(Debug, Clone)]
+enum Start {
+    Submit {
+        namespace: String,
+        params: Box<SqlParameters>,
+    },
+    Resume(TaskId),
+}
+
+/// How the result comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Stored on the service and fetched with `GET /task/{id}/result` (the default).
+    Stored,
+    /// In the answer to the POST.
+    Inline,
+}
+
+/// An SQL task and the wait for its result.
+///
+/// `TaskHandle` is lazy: nothing is sent until it is awaited, or its [`updates`](Self::updates)
+/// are polled. Awaiting it (it is `IntoFuture`) runs the whole flow and resolves to the
+/// [`SqlResult`]:
+///
+/// 1. **Submit** `POST /v1/sql/{namespace}` with `store_results: true` and
+///    `dont_download_results: true` (unless [`inline`](Self::inline)). The answer, 204, carries the
+///    task id. The POST is retried only where the query certainly did not run (a connect error,
+///    429, 503); if it fails after it was sent but a task id came back (a 502, 504, a body cut
+///    short), the handle polls that task instead of submitting again. A query is never run twice.
+/// 2. **Poll** `GET /v1/task/{id}/result`, first at once, then on the [`PollPolicy`] schedule:
+///    202 waits (honouring `Retry-After`), 200 is the result. A 404 looks the task up: a failed,
+///    cancelled or resource-starved task gives [`Error::TaskFailed`] with its `status_message`; a
+///    completed one [`Error::ResultNotAvailable`].
+/// 3. **Deadline**: when the deadline (15 minutes by default) comes, one last poll is made, the
+///    sleep before it clamped to the time left; then [`Error::Timeout`] carries the task id, the time
+///    waited and the number of polls, so the caller can resume with [`Client::task`].
+///
+/// Transient failures of each request are retried by the client's
+/// [`RetryPolicy`](crate::policy::RetryPolicy); once they are spent the wait ends with the error,
+/// which carries the task id.
+///
+/// **Dropping** a handle (or the future, or the updates stream) stops all polling at once. The task
+/// itself goes on running on the service: resume it by id to collect its result.
+///
+/// ```no_run
+/// # async fn demo(client: tiledb_cloud_tasks::Client) -> tiledb_cloud_tasks::Result<()> {
+/// use std::time::Duration;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Row { a: i64, b: String }
+///
+/// let rows: Vec<Row> = client
+///     .run_sql("my-namespace", "SELECT a, b FROM t")
+///     .deadline(Duration::from_secs(600))
+///     .await?
+///     .rows()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a TaskHandle does nothing until it is awaited or its updates are polled"]
+pub struct TaskHandle {
+    client: Client,
+    start: Start,
+    mode: Mode,
+    poll: Option<PollPolicy>,
+    accept_encoding: Option<String>,
+    expected_format: Option<ResultFormat>,
+}
+
+impl TaskHandle {
+    pub(crate) fn submit(client: Client, namespace: String, params: SqlParameters) -> Self {
+        TaskHandle {
+            client,
+            start: Start::Submit {
+                namespace,
+                params: Box::new(params),
+            },
+            mode: Mode::Stored,
+            poll: None,
+            accept_encoding: None,
+            expected_format: None,
+        }
+    }
+
+    pub(crate) fn resume(client: Client, id: TaskId) -> Self {
+        TaskHandle {
+            client,
+            start: Start::Resume(id),
+            mode: Mode::Stored,
+            poll: None,
+            accept_encoding: None,
+            expected_format: None,
+        }
+    }
+
+    /// The task's id: known from the start for a resumed handle; for a new query, only once it is
+    /// submitted (see [`Update::Submitted`]), so `None` here.
+    pub fn task_id(&self) -> Option<&TaskId> {
+        match &self.start {
+            Start::Resume(id) => Some(id),
+            Start::Submit { .. } => None,
+        }
+    }
+
+    /// The task's current record (`GET /v1/task/{id}`). Fails with an invalid-argument error for a
+    /// query that has not been submitted yet.
+    pub async fn status(&self) -> Result<ArrayTask> {
+        match self.task_id() {
+            Some(id) => self.client.api().task_id_get(id).await,
+            None => Err(Error::invalid(
+                "task id",
+                "the query has not been submitted yet; await the handle or watch its updates",
+            )),
+        }
+    }
+
+    /// The overall deadline of this wait (overrides the client's poll policy).
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.poll = Some(self.policy().deadline(d));
+        self
+    }
+
+    /// Waits without a deadline. Only ask for this when something else bounds the wait.
+    pub fn no_deadline(mut self) -> Self {
+        self.poll = Some(self.policy().no_deadline());
+        self
+    }
+
+    /// The poll policy of this wait (overrides the client's).
+    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
+        self.poll = Some(policy);
+        self
+    }
+
+    /// Takes the rows from the answer to the POST instead of storing and polling: no stored result,
+    /// one request, but the connection stays open for the whole query, bounded by the deadline.
+    pub fn inline(mut self) -> Self {
+        self.mode = Mode::Inline;
+        self
+    }
+
+    /// The `Accept-Encoding` of this handle's requests.
+    pub fn accept_encoding(mut self, value: impl Into<String>) -> Self {
+        self.accept_encoding = Some(value.into());
+        self
+    }
+
+    /// For a resumed handle: the format the result was asked in, checked against the answer's
+    /// `Content-Type`. (A new query knows its own.)
+    pub fn result_format(mut self, format: ResultFormat) -> Self {
+        self.expected_format = Some(format);
+        self
+    }
+
+    fn policy(&self) -> PollPolicy {
+        self.poll
+            .clone()
+            .unwrap_or_else(|| self.client.poll_policy().clone())
+    }
+
+    /// The progress of the wait, as a stream: [`Update::Submitted`] (or [`Update::Resumed`]), an
+    /// [`Update::Polled`] for each 202, and last [`Update::Finished`] with the result or the error.
+    ///
+    /// This runs the very state machine that `.await` runs, so the two cannot disagree. Dropping the
+    /// stream stops the wait.
+    pub fn updates(self) -> impl Stream<Item = Update> + Send + 'static {
+        async_stream::stream! {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            let run = self.run(Some(tx));
+            tokio::pin!(run);
+            let result = loop {
+                tokio::select! {
+                    biased;
+                    Some(u) = rx.recv() => yield u,
+                    result = &mut run => break result,
+                }
+            };
+            while let Ok(u) = rx.try_recv() {
+                yield u;
+            }
+            yield Update::Finished(result);
+        }
+    }
+
+    /// The whole flow; `tx` receives progress when watched.
+    async fn run(self, tx: Option<mpsc::UnboundedSender<Update>>) -> Result<SqlResult> {
+        let policy = self.policy();
+        let span = tracing::info_span!(
+            "task_wait",
+            tiledb.task_id = self.task_id().map(|t| t.as_str()),
+            namespace = match &self.start {
+                Start::Submit { namespace, .. } => Some(namespace.as_str()),
+                Start::Resume(_) => None,
+            },
+            deadline_ms = policy.get_deadline().map(|d| d.as_millis() as u64),
+            polls = field::Empty,
+            outcome = field::Empty,
+        );
+        let mut waiter = Waiter {
+            clock: self.client.transport().clock.clone(),
+            started: self.client.transport().clock.now(),
+            policy,
+            tx,
+            polls: 0,
+            span: span.clone(),
+        };
+        let result = self.flow(&mut waiter).instrument(span.clone()).await;
+        span.record("polls", waiter.polls);
+        span.record(
+            "outcome",
+            match &result {
+                Ok(_) => "completed",
+                Err(Error::Timeout { .. }) => "timeout",
+                Err(Error::TaskFailed { .. }) => "task_failed",
+                Err(_) => "error",
+            },
+        );
+        result
+    }
+
+    async fn flow(self, w: &mut Waiter) -> Result<SqlResult> {
+        let api = self.client.api();
+        let ae = self.accept_encoding.as_deref();
+        let (task_id, expected) = match self.start {
+            Start::Resume(id) => {
+                w.emit(Update::Resumed {
+                    task_id: id.clone(),
+                });
+                (id, self.expected_format)
+            }
+            Start::Submit { namespace, params } => {
+                let mut params = *params;
+                if params.result_format.is_none() {
+                    params.result_format = Some(ResultFormat::Json);
+                }
+                let expected = params.result_format.clone();
+                let timeout = match self.mode {
+                    Mode::Stored => {
+                        params.store_results.get_or_insert(true);
+                        params.dont_download_results = Some(true);
+                        None
+                    }
+                    Mode::Inline => {
+                        params.dont_download_results = Some(false);
+                        w.remaining()
+                    }
+                };
+                let reply = match api.send_sql(&namespace, &params, ae, timeout).await {
+                    Ok(reply) => reply,
+                    // Sent, but the answer was lost after the service named the task: wait for it.
+                    Err(e)
+                        if e.task_id().is_some() && !matches!(e, Error::InvalidArgument { .. }) =>
+                    {
+                        let id = e.task_id().cloned().ok_or(e)?;
+                        tracing::warn!(task_id = %id, "the submission's answer was lost; polling its task instead of submitting again");
+                        w.submitted(&id);
+                        return w.wait(&api, id, ae, expected).await;
+                    }
+                    Err(e) => return Err(e),
+                };
+                let task_id = reply.task_id.clone();
+                if let Some(id) = &task_id {
+                    w.submitted(id);
+                }
+                match reply.status {
+                    StatusCode::OK => {
+                        let content_type = reply.content_type();
+                        let body = match reply.bytes().await {
+                            Ok(b) => b,
+                            Err(e) => match (&task_id, self.mode, params.store_results) {
+                                // The rows were cut short, but they are stored: fetch them again.
+                                (Some(id), _, Some(true)) => {
+                                    tracing::warn!(error = %e, "inline rows cut short; fetching the stored result");
+                                    return w.wait(&api, id.clone(), ae, expected).await;
+                                }
+                                _ => return Err(e),
+                            },
+                        };
+                        return SqlResult::new(task_id, expected.as_ref(), content_type, body);
+                    }
+                    s if s.is_success() => match (task_id, self.mode) {
+                        (Some(id), Mode::Stored) => (id, expected),
+                        (task_id, _) => {
+                            // Inline, and nothing to return (a statement without rows).
+                            return SqlResult::new(
+                                task_id,
+                                expected.as_ref(),
+                                None,
+                                Default::default(),
+                            );
+                        }
+                    },
+                    s if s.is_server_error()
+                        && !matches!(s.as_u16(), 503)
+                        && reply.task_id.is_some()
+                        && self.mode == Mode::Stored =>
+                    {
+                        // The service named a task before failing (a gateway error): it may be
+                        // running. Wait for it; never submit again.
+                        let id = reply
+                            .task_id
+                            .clone()
+                            .ok_or(Error::Protocol("no task id".into()))?;
+                        tracing::warn!(task_id = %id, status = s.as_u16(), "the submission failed after the task was created; polling it");
+                        (id, expected)
+                    }
+                    _ => return Err(reply.into_api_error().await),
+                }
+            }
+        };
+        w.wait(&api, task_id, ae, expected).await
+    }
+}
+
+/// The waiting half of the flow, with its clock, schedule and progress channel.
+struct Waiter {
+    clock: Arc<dyn Clock>,
+    started: Instant,
+    policy: PollPolicy,
+    tx: Option<mpsc::UnboundedSender<Update>>,
+    polls: u32,
+    span: tracing::Span,
+}
+
+impl Waiter {
+    fn emit(&self, u: Update) {
+        if let Some(tx) = &self.tx {
+            // A closed channel means nobody watches any more; the wait goes on for `.await`.
+            let _ = tx.send(u);
+        }
+    }
+
+    fn submitted(&self, id: &TaskId) {
+        self.span.record("tiledb.task_id", id.as_str());
+        self.emit(Update::Submitted {
+            task_id: id.clone(),
+        });
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.clock.now().saturating_duration_since(self.started)
+    }
+
+    fn remaining(&self) -> Option<Duration> {
+        self.policy
+            .get_deadline()
+            .map(|d| d.saturating_sub(self.elapsed()))
+    }
+
+    async fn wait(
+        &mut self,
+        api: &crate::api::TasksApi,
+        id: TaskId,
+        ae: Option<&str>,
+        expected: Option<ResultFormat>,
+    ) -> Result<SqlResult> {
+        let mut schedule = self.policy.schedule();
+        loop {
+            self.polls += 1;
+            let reply = api
+                .result_reply(&id, ae, false)
+                .await
+                .map_err(|e| e.with_task_id(&id))?;
+            match reply.status {
+                StatusCode::OK => {
+                    let content_type = reply.content_type();
+                    let body = reply.bytes().await.map_err(|e| e.with_task_id(&id))?;
+                    tracing::info!(task_id = %id, polls = self.polls, "result ready");
+                    return SqlResult::new(Some(id), expected.as_ref(), content_type, body);
+                }
+                StatusCode::ACCEPTED => {
+                    let retry_after = reply.retry_after();
+                    self.pause(&id, schedule.next_interval(retry_after)).await?;
+                }
+                StatusCode::NOT_FOUND => {
+                    let body = reply.bytes().await.unwrap_or_default();
+                    let task = api
+                        .task_id_get(id.clone())
+                        .await
+                        .map_err(|e| e.with_task_id(&id))?;
+                    match task.status {
+                        Some(status) if status.is_unsuccessful() => {
+                            return Err(Error::TaskFailed {
+                                task_id: id,
+                                status,
+                                message: task.status_message,
+                            });
+                        }
+                        Some(status) if status.is_terminal() => {
+                            return Err(Error::ResultNotAvailable {
+                                task_id: id,
+                                body: serde_json::from_slice(&body).ok(),
+                            });
+                        }
+                        // Not finished yet (or unknown): its result may still come.
+                        _ => self.pause(&id, schedule.next_interval(None)).await?,
+                    }
+                }
+                _ => return Err(reply.into_api_error().await.with_task_id(&id)),
+            }
+        }
+    }
+
+    /// Sleeps before the next poll, clamped to the deadline; at the deadline, the timeout.
+    async fn pause(&mut self, id: &TaskId, interval: Duration) -> Result<()> {
+        let delay = match self.remaining() {
+            Some(left) if left.is_zero() => {
+                return Err(Error::Timeout {
+                    task_id: Some(id.clone()),
+                    waited: self.elapsed(),
+                    polls: self.polls,
+                });
+            }
+            Some(left) => interval.min(left),
+            None => interval,
+        };
+        tracing::debug!(task_id = %id, poll = self.polls, delay_ms = delay.as_millis() as u64, "task still running");
+        self.emit(Update::Polled {
+            attempt: self.polls,
+            elapsed: self.elapsed(),
+            next_delay: delay,
+        });
+        self.clock.sleep(delay).await;
+        Ok(())
+    }
+}
+
+impl IntoFuture for TaskHandle {
+    type Output = Result<SqlResult>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<SqlResult>> + Send + 'static>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run(None))
+    }
+}
