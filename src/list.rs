@@ -21,7 +21,8 @@
 use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
-use futures::{Stream, TryStreamExt as _};
+use futures::stream::BoxStream;
+use futures::{StreamExt as _, TryStreamExt as _};
 use tracing::Instrument as _;
 
 use crate::client::Client;
@@ -285,15 +286,16 @@ impl TaskList {
     }
 
     /// Every task, page after page. Each item is a task or, last, the error that ended the listing.
-    pub fn stream(self) -> impl Stream<Item = Result<ArrayTask>> + Send + 'static {
+    pub fn stream(self) -> BoxStream<'static, Result<ArrayTask>> {
         self.pages()
             .map_ok(|page| futures::stream::iter(page.array_tasks.into_iter().map(Ok)))
             .try_flatten()
+            .boxed()
     }
 
     /// Every page, with its pagination metadata; tasks already yielded by this stream are removed
     /// from later pages.
-    pub fn pages(self) -> impl Stream<Item = Result<ArrayTaskData>> + Send + 'static {
+    pub fn pages(self) -> BoxStream<'static, Result<ArrayTaskData>> {
         let TaskList {
             client,
             mut query,
@@ -356,6 +358,7 @@ impl TaskList {
                 page_no += 1;
             }
         }
+        .boxed()
     }
 }
 

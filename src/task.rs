@@ -7,7 +7,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::Stream;
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
 use tracing::{Instrument as _, field};
@@ -212,7 +213,7 @@ impl TaskHandle {
     ///
     /// This runs the very state machine that `.await` runs, so the two cannot disagree. Dropping the
     /// stream stops the wait.
-    pub fn updates(self) -> impl Stream<Item = Update> + Send + 'static {
+    pub fn updates(self) -> BoxStream<'static, Update> {
         async_stream::stream! {
             let (tx, mut rx) = mpsc::unbounded_channel();
             let run = self.run(Some(tx));
@@ -229,6 +230,7 @@ impl TaskHandle {
             }
             yield Update::Finished(result);
         }
+        .boxed()
     }
 
     /// The whole flow; `tx` receives progress when watched.
