@@ -1,0 +1,498 @@
+//! `TaskHandle`: submission, polling on the policy's schedule, the deadline, resume by id, failures,
+//! progress updates and drop, against wiremock on a virtual clock.
+
+mod common;
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use serde::Deserialize;
+use serde_json::json;
+use tiledb_cloud_tasks::model::{ArrayTaskStatus, SqlParameters};
+use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy, VirtualClock};
+use tiledb_cloud_tasks::{Client, Error, TaskHandle, Update};
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use common::{KEY, client, client_with};
+
+const ID: &str = "7d4f3c2a-0000-4000-8000-00000000beef";
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Row {
+    a: i64,
+    b: Option<String>,
+}
+
+/// POST answers 204 with the task id (and must carry the detach flags).
+async fn mount_submit(server: &MockServer, expect: u64) {
+    Mock::given(method("POST"))
+        .and(path("/v1/sql/ns"))
+        .and(body_partial_json(json!({
+            "store_results": true, "dont_download_results": true, "result_format": "json"
+        })))
+        .respond_with(ResponseTemplate::new(204).insert_header("X-TILEDB-CLOUD-TASK-ID", ID))
+        .expect(expect)
+        .mount(server)
+        .await;
+}
+
+/// The result answers 202 `running` times, then 200 with two rows.
+async fn mount_result(server: &MockServer, running: u64, running_template: ResponseTemplate) {
+    let result_path = format!("/v1/task/{ID}/result");
+    if running > 0 {
+        Mock::given(method("GET"))
+            .and(path(result_path.clone()))
+            .respond_with(running_template)
+            .up_to_n_times(running)
+            .with_priority(1)
+            .mount(server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path(result_path))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(r#"[{"a":1,"b":"x"},{"a":2,"b":null}]"#, "application/json"),
+        )
+        .with_priority(2)
+        .mount(server)
+        .await;
+}
+
+fn rows() -> Vec<Row> {
+    vec![
+        Row {
+            a: 1,
+            b: Some("x".into()),
+        },
+        Row { a: 2, b: None },
+    ]
+}
+
+#[tokio::test]
+async fn five_202s_then_200_resolves_to_rows_after_exactly_the_policy_schedule() {
+    let server = MockServer::start().await;
+    mount_submit(&server, 1).await;
+    mount_result(&server, 5, ResponseTemplate::new(202)).await;
+    let (c, clock) = client(&server.uri());
+    let result = c.run_sql("ns", "SELECT a, b FROM t").await.unwrap();
+    assert_eq!(result.rows::<Row>().unwrap(), rows());
+    assert_eq!(result.task_id().unwrap().as_str(), ID);
+    let expected: Vec<Duration> = PollPolicy::default().intervals().take(5).collect();
+    assert_eq!(clock.sleeps(), expected);
+    let ms: Vec<u128> = expected.iter().map(|d| d.as_millis()).collect();
+    assert_eq!(
+        ms,
+        [500, 625, 781, 976, 1220],
+        "the documented default schedule"
+    );
+    // One POST, six polls.
+    assert_eq!(server.received_requests().await.unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn a_retry_after_on_a_202_replaces_the_next_interval() {
+    let server = MockServer::start().await;
+    mount_submit(&server, 1).await;
+    mount_result(
+        &server,
+        1,
+        ResponseTemplate::new(202).insert_header("retry-after", "9"),
+    )
+    .await;
+    let (c, clock) = client(&server.uri());
+    c.run_sql("ns", "SELECT 1").await.unwrap();
+    assert_eq!(clock.sleeps(), vec![Duration::from_secs(9)]);
+}
+
+#[tokio::test]
+async fn at_the_deadline_one_final_poll_then_a_timeout_with_the_task_id_and_poll_count() {
+    let server = MockServer::start().await;
+    mount_submit(&server, 1).await;
+    mount_result(&server, 1000, ResponseTemplate::new(202)).await;
+    let (c, clock) = client(&server.uri());
+    let policy = PollPolicy::default()
+        .initial_interval(Duration::from_secs(1))
+        .multiplier(2.0)
+        .deadline(Duration::from_secs(10));
+    let e = c
+        .run_sql("ns", "SELECT 1")
+        .poll_policy(policy)
+        .await
+        .unwrap_err();
+    // Polls at 0, 1, 3, 7 s; the next sleep (8 s) is clamped to the 3 s left; a last poll at 10 s.
+    assert_eq!(
+        clock.sleeps(),
+        [1, 2, 4, 3].map(Duration::from_secs).to_vec()
+    );
+    match e {
+        Error::Timeout {
+            task_id,
+            waited,
+            polls,
+        } => {
+            assert_eq!(task_id.unwrap().as_str(), ID);
+            assert_eq!(waited, Duration::from_secs(10));
+            assert_eq!(polls, 5);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), 1 + 5);
+}
+
+#[tokio::test]
+async fn the_per_call_deadline_overrides_the_client_default() {
+    let server = MockServer::start().await;
+    mount_submit(&server, 1).await;
+    mount_result(&server, 1000, ResponseTemplate::new(202)).await;
+    let (c, clock) = client(&server.uri());
+    let e = c
+        .run_sql("ns", "SELECT 1")
+        .deadline(Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }));
+    assert_eq!(clock.elapsed(), Duration::from_secs(2));
+    let text = e.to_string();
+    assert!(text.contains(ID) && text.contains("polls"), "{text}");
+}
+
+#[tokio::test]
+async fn a_resumed_handle_sends_no_post() {
+    let server = MockServer::start().await;
+    mount_submit(&server, 0).await;
+    mount_result(&server, 2, ResponseTemplate::new(202)).await;
+    let (c, _) = client(&server.uri());
+    let handle = c.task(ID);
+    assert_eq!(handle.task_id().unwrap().as_str(), ID);
+    let rows: Vec<Row> = handle.await.unwrap().rows().unwrap();
+    assert_eq!(rows, self::rows());
+}
+
+#[tokio::test]
+async fn a_failed_task_gives_its_status_and_status_message() {
+    let server = MockServer::start().await;
+    mount_submit(&server, 1).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/task/{ID}/result")))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "not found"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/task/{ID}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": ID, "status": "FAILED", "status_message": "no such table: t"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (c, _) = client(&server.uri());
+    match c.run_sql("ns", "SELECT * FROM t").await.unwrap_err() {
+        Error::TaskFailed {
+            task_id,
+            status,
+            message,
+        } => {
+            assert_eq!(task_id.as_str(), ID);
+            assert_eq!(status, ArrayTaskStatus::Failed);
+            assert_eq!(message.as_deref(), Some("no such table: t"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_404_on_a_completed_task_says_not_stored_or_expired() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/task/{ID}/result")))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"message": "expired", "request_id": "rq"})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/task/{ID}")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": ID, "status": "COMPLETED"})),
+        )
+        .mount(&server)
+        .await;
+    let (c, _) = client(&server.uri());
+    let e = c.task(ID).await.unwrap_err();
+    assert!(matches!(e, Error::ResultNotAvailable { .. }), "{e:?}");
+    assert!(e.to_string().contains("not stored or has expired"));
+    assert_eq!(e.request_id(), Some("rq"));
+    assert_eq!(e.status(), Some(404));
+}
+
+#[tokio::test]
+async fn a_post_500_is_not_submitted_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"message": "internal"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (c, _) = client(&server.uri());
+    let e = c.run_sql("ns", "SELECT 1").await.unwrap_err();
+    assert_eq!(e.status(), Some(500));
+}
+
+#[tokio::test]
+async fn a_post_that_times_out_at_the_gateway_after_naming_its_task_is_polled_not_resubmitted() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(504).insert_header("X-TILEDB-CLOUD-TASK-ID", ID))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mount_result(&server, 1, ResponseTemplate::new(202)).await;
+    let (c, _) = client(&server.uri());
+    let rows: Vec<Row> = c.run_sql("ns", "SELECT 1").await.unwrap().rows().unwrap();
+    assert_eq!(rows, self::rows());
+}
+
+#[tokio::test]
+async fn a_post_whose_body_stalls_after_the_task_id_polls_instead_of_resubmitting() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // A hand-written server: the POST's answer names the task, starts the rows, and stalls; the
+    // stored result is served whole.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let posts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let posts_seen = posts.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let posts = posts_seen.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                let n = sock.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                if head.starts_with("POST") {
+                    posts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let _ = sock
+                        .write_all(format!("HTTP/1.1 200 OK\r\nX-TILEDB-CLOUD-TASK-ID: {ID}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n[{{\"a\":").as_bytes())
+                        .await;
+                    // Stall until the client gives up.
+                    let _ = sock.read(&mut buf).await;
+                } else {
+                    let body = r#"[{"a":1,"b":"x"},{"a":2,"b":null}]"#;
+                    let _ = sock
+                        .write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes())
+                        .await;
+                }
+            });
+        }
+    });
+    let c = Client::builder()
+        .host(format!("http://{addr}"))
+        .api_key(KEY)
+        .clock(VirtualClock::new())
+        .build()
+        .unwrap();
+    // Inline, the POST's time limit is the wait's deadline (virtual time does not pass here).
+    let handle = c
+        .run_sql("ns", SqlParameters::query("SELECT 1").store_results(true))
+        .inline()
+        .deadline(Duration::from_millis(300));
+    let rows: Vec<Row> = handle.await.unwrap().rows().unwrap();
+    assert_eq!(rows, self::rows());
+    assert_eq!(
+        posts.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the query ran once"
+    );
+}
+
+#[tokio::test]
+async fn a_poll_that_keeps_failing_ends_the_wait_with_the_task_id() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let c = client_with(
+        &server.uri(),
+        RetryPolicy::default().max_attempts(3),
+        VirtualClock::new(),
+    );
+    let e = c.task(ID).await.unwrap_err();
+    assert_eq!(e.status(), Some(500));
+    assert_eq!(e.task_id().unwrap().as_str(), ID);
+}
+
+#[tokio::test]
+async fn a_post_answering_rows_resolves_at_once_without_polling() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("X-TILEDB-CLOUD-TASK-ID", ID)
+                .set_body_raw(r#"[{"a":1,"b":"x"},{"a":2,"b":null}]"#, "application/json"),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let (c, _) = client(&server.uri());
+    // A server that ignores the detach flag, and inline mode.
+    assert_eq!(
+        c.run_sql("ns", "SELECT 1")
+            .await
+            .unwrap()
+            .rows::<Row>()
+            .unwrap(),
+        rows()
+    );
+    assert_eq!(
+        c.run_sql("ns", "SELECT 1")
+            .inline()
+            .await
+            .unwrap()
+            .rows::<Row>()
+            .unwrap(),
+        rows()
+    );
+}
+
+#[tokio::test]
+async fn inline_mode_does_not_detach() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_partial_json(json!({"dont_download_results": false})))
+        .respond_with(ResponseTemplate::new(204).insert_header("X-TILEDB-CLOUD-TASK-ID", ID))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let (c, _) = client(&server.uri());
+    let r = c.run_sql("ns", "CREATE TABLE t(a)").inline().await.unwrap();
+    assert!(r.is_empty());
+    assert!(r.rows::<Row>().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn updates_yield_submitted_each_poll_then_finished() {
+    let server = MockServer::start().await;
+    mount_submit(&server, 1).await;
+    mount_result(&server, 2, ResponseTemplate::new(202)).await;
+    let (c, _) = client(&server.uri());
+    let updates: Vec<Update> = c.run_sql("ns", "SELECT 1").updates().collect().await;
+    assert_eq!(updates.len(), 4, "{updates:?}");
+    assert!(matches!(&updates[0], Update::Submitted { task_id } if task_id.as_str() == ID));
+    match (&updates[1], &updates[2]) {
+        (
+            Update::Polled {
+                attempt: 1,
+                elapsed: e1,
+                next_delay: d1,
+            },
+            Update::Polled {
+                attempt: 2,
+                elapsed: e2,
+                next_delay: d2,
+            },
+        ) => {
+            assert_eq!((*e1, *d1), (Duration::ZERO, Duration::from_millis(500)));
+            assert_eq!(
+                (*e2, *d2),
+                (Duration::from_millis(500), Duration::from_millis(625))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match &updates[3] {
+        Update::Finished(Ok(r)) => assert_eq!(r.rows::<Row>().unwrap(), rows()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn updates_of_a_resumed_handle_start_with_resumed_and_end_with_the_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"message": "forbidden"})))
+        .mount(&server)
+        .await;
+    let (c, _) = client(&server.uri());
+    let updates: Vec<Update> = c.task(ID).updates().collect().await;
+    assert!(matches!(&updates[0], Update::Resumed { .. }));
+    assert!(matches!(&updates[1], Update::Finished(Err(e)) if e.status() == Some(403)));
+    assert_eq!(updates.len(), 2);
+}
+
+#[tokio::test]
+async fn a_dropped_handle_sends_no_further_request() {
+    let server = MockServer::start().await;
+    mount_submit(&server, 1).await;
+    mount_result(&server, 1_000_000, ResponseTemplate::new(202)).await;
+    let (c, _) = client(&server.uri());
+    let mut updates = c.run_sql("ns", "SELECT 1").updates();
+    let mut polled = 0;
+    while let Some(u) = updates.next().await {
+        if matches!(u, Update::Polled { .. }) {
+            polled += 1;
+            if polled == 3 {
+                break;
+            }
+        }
+    }
+    drop(updates);
+    let sent = server.received_requests().await.unwrap().len();
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(server.received_requests().await.unwrap().len(), sent);
+    assert_eq!(sent, 1 + 3, "one POST and three polls, then nothing");
+}
+
+#[tokio::test]
+async fn status_fetches_the_task_record_of_a_resumed_handle() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/task/{ID}")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": ID, "status": "RUNNING"})),
+        )
+        .mount(&server)
+        .await;
+    let (c, _) = client(&server.uri());
+    assert_eq!(
+        c.task(ID).status().await.unwrap().status,
+        Some(ArrayTaskStatus::Running)
+    );
+    let e = c.run_sql("ns", "SELECT 1").status().await.unwrap_err();
+    assert!(matches!(
+        e,
+        Error::InvalidArgument {
+            argument: "task id",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn handles_futures_and_streams_are_send_and_static() {
+    fn assert_send_static<T: Send + 'static>(_: &T) {}
+    let c = Client::builder()
+        .host("http://127.0.0.1:9")
+        .build()
+        .unwrap();
+    let h: TaskHandle = c.run_sql("ns", "SELECT 1");
+    assert_send_static(&h);
+    assert_send_static(&h.clone().updates());
+    assert_send_static(&std::future::IntoFuture::into_future(h));
+    assert_send_static(&c.tasks().stream());
+    assert_send_static(&c);
+}
