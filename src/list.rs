@@ -1,22 +1,44 @@
 //! Listing tasks: the [`TasksQuery`] filters of `GET /v1/tasks`, and [`TaskList`], which turns the
 //! pages into one `futures::Stream` of tasks.
 //!
+//! # When the stream ends
+//!
+//! Termination follows the newest answer only: the stream ends after a page whose number is at or
+//! past the `total_pages` that same answer gives, or at an empty page (an `array_tasks` key that is
+//! missing, `null` or `[]`). An answer without `total_pages` says nothing about the end, so the
+//! stream goes on to the next page. A `total_pages` that grows or shrinks mid-stream is followed.
+//! Two safety nets stop a service that never says it is done, each with [`Error::Listing`] (never
+//! silently): a page that brings only tasks this stream has already yielded (a service repeating
+//! itself), and the page cap ([`TaskList::max_pages`]).
+//!
 //! # What a stream sees while tasks change
 //!
 //! Pages are fetched one after another (and ahead, with [prefetch](TaskList::prefetch)), while
 //! the service keeps creating and expiring tasks. So that the listing stays consistent:
 //!
-//! - When no `end` is given, `end` is pinned to the moment the stream is created: tasks started
-//!   after that are not listed, and cannot push earlier ones onto later pages.
-//! - Task ids are deduplicated within one stream (over a window of the most recent 10,000 ids, so
-//!   memory stays bounded): a task that drifts onto the next page is not yielded twice.
-//! - A task removed mid-stream shifts later ones back by one: a task near a page boundary can then
-//!   be missed. Re-run the listing with `end` pinned to catch it.
-//! - Termination follows the newest answer: the stream ends after the page at or past
-//!   `total_pages`, or at an empty page (or a missing `array_tasks`).
-//! - A page that brings only tasks already seen (a server repeating itself), or reaching the page
-//!   cap, ends the stream with [`Error::Listing`], never silently: the error names the page to
-//!   resume from.
+//! - When no `end` is given, `end` is pinned to the moment the stream is created (to the second, as
+//!   the wire carries it): tasks started after that are not listed, and cannot push earlier ones
+//!   onto later pages. A stream made now and polled in an hour still lists as of now.
+//! - Task ids are deduplicated within one stream (over a window of the most recent
+//!   [`DEDUP_WINDOW`] ids, so memory stays bounded): a task that drifts onto the next page, because
+//!   one was added before it, is not yielded twice. Tasks without an id are never deduplicated.
+//! - A task removed (or expired) mid-stream shifts later ones back by one: a task near a page
+//!   boundary can then be missed, and the stream cannot tell. Re-run the listing with the same
+//!   pinned `end` to catch it.
+//! - When no `start` is given the service applies its own default window, which moves with its
+//!   clock: on a long stream the oldest tasks can age out of the window as it runs, with the same
+//!   effect as a removal. Give `start` to pin both ends.
+//! - The filters (status included) are evaluated by the service per page: a task whose status
+//!   changes mid-stream may be listed under its old status, or missed.
+//!
+//! # Errors
+//!
+//! An argument that cannot be sent (`page` or `per_page` 0, an array that is not a
+//! `tiledb://namespace/name` URI, `start` after `end`, a time before 1970) is the stream's first
+//! and only item, as [`Error::InvalidArgument`], and nothing is sent. Anything else that stops the
+//! listing, once the client's retry policy is spent, is the stream's last item, as
+//! [`Error::Listing`]: its `resume_page` is the first page whose tasks were not all yielded, so
+//! `.page(resume_page)` on the same query lists the rest.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -221,6 +243,9 @@ fn check_array_uri(uri: &str) -> Result<()> {
 
 /// The default number of pages fetched ahead.
 pub const DEFAULT_PREFETCH: usize = 1;
+/// The deepest prefetch allowed; [`TaskList::prefetch`] clamps to it, so that a careless depth
+/// cannot open thousands of requests or hold thousands of pages.
+pub const MAX_PREFETCH: usize = 64;
 /// The default page cap: a safety net against a service that never says it is done.
 pub const DEFAULT_MAX_PAGES: u64 = 100_000;
 /// How many recent task ids a stream remembers to drop duplicates.
@@ -229,6 +254,9 @@ pub const DEDUP_WINDOW: usize = 10_000;
 /// Every task matching a query, as a stream. Get one from [`Client::tasks`], refine it with the
 /// filter methods (the same as [`TasksQuery`]'s), then call [`stream`](TaskList::stream),
 /// [`pages`](TaskList::pages) or [`first_page`](TaskList::first_page).
+///
+/// The streams are `Send + 'static` and must be polled inside a Tokio runtime (prefetched pages
+/// are fetched on spawned tasks). Dropping a stream aborts the fetches it still has in flight.
 ///
 /// ```no_run
 /// # async fn demo(client: tiledb_cloud_tasks::Client) -> tiledb_cloud_tasks::Result<()> {
@@ -267,25 +295,31 @@ impl TaskList {
     }
 
     /// How many pages to fetch ahead while the consumer works on the current one: 0 fetches each
-    /// page only when it is needed. Default 1. Memory holds at most this many pages beyond the
-    /// current one.
+    /// page only when it is needed, one request at a time. Default [`DEFAULT_PREFETCH`], at most
+    /// [`MAX_PREFETCH`]. At most this many requests are in flight at once, and memory holds at
+    /// most this many pages beyond the current one. Pages are yielded in order whatever the depth.
+    ///
+    /// Pages are fetched ahead only once an answer has given `total_pages` (never past it).
     pub fn prefetch(mut self, depth: usize) -> Self {
-        self.prefetch = depth;
+        self.prefetch = depth.min(MAX_PREFETCH);
         self
     }
 
-    /// The most pages one stream fetches; reaching it ends the stream with [`Error::Listing`].
+    /// The most pages one stream fetches (at least 1). Default [`DEFAULT_MAX_PAGES`]. A stream
+    /// that would go past it ends with [`Error::Listing`], resuming at the first page not fetched.
     pub fn max_pages(mut self, pages: u64) -> Self {
         self.max_pages = pages.max(1);
         self
     }
 
-    /// The first page only (one request).
+    /// The first page only (one request), with its pagination metadata, exactly as the service
+    /// answered it: no `end` is pinned and nothing is deduplicated.
     pub async fn first_page(&self) -> Result<ArrayTaskData> {
         self.client.api().tasks_get(&self.query).await
     }
 
-    /// Every task, page after page. Each item is a task or, last, the error that ended the listing.
+    /// Every task, page after page. Each item is a task or, last, the error that ended the
+    /// listing (see the [module docs](self) for when it ends and what drift does).
     pub fn stream(self) -> BoxStream<'static, Result<ArrayTask>> {
         self.pages()
             .map_ok(|page| futures::stream::iter(page.array_tasks.into_iter().map(Ok)))
@@ -293,8 +327,9 @@ impl TaskList {
             .boxed()
     }
 
-    /// Every page, with its pagination metadata; tasks already yielded by this stream are removed
-    /// from later pages.
+    /// Every page, with its pagination metadata as the service sent it; tasks already yielded by
+    /// this stream are removed from later pages, and empty pages are not yielded (so a listing
+    /// with no task yields no page: use [`first_page`](TaskList::first_page) for the totals).
     pub fn pages(self) -> BoxStream<'static, Result<ArrayTaskData>> {
         let TaskList {
             client,
@@ -303,7 +338,10 @@ impl TaskList {
             max_pages,
         } = self;
         if query.end.is_none() {
-            query.end = Some(Utc::now());
+            // Pinned now, when the stream is created, not when it is first polled. A start in the
+            // future keeps the query valid (and empty) rather than "start after end".
+            let now = Utc::now();
+            query.end = Some(query.start.map_or(now, |s| s.max(now)));
         }
         async_stream::stream! {
             // Check the arguments once, before any request.
@@ -315,15 +353,8 @@ impl TaskList {
             let last_allowed = first.saturating_add(max_pages - 1);
             let mut seen = SeenIds::default();
             let mut fetcher = Fetcher::new(client, query, prefetch);
-            let mut total_pages: Option<u64> = None;
             let mut page_no = first;
             loop {
-                if page_no > last_allowed {
-                    yield Err(listing_error(page_no, Error::Protocol(format!(
-                        "stopped after {max_pages} pages (the page cap); the service may not be paginating"
-                    ))));
-                    return;
-                }
                 let data = match fetcher.next(page_no).await {
                     Ok(d) => d,
                     Err(e) => {
@@ -332,13 +363,16 @@ impl TaskList {
                     }
                 };
                 let meta = data.pagination_metadata;
-                if let Some(t) = meta.and_then(|m| m.total_pages) {
-                    total_pages = Some(t);
-                }
-                // Start on the following pages before handing this one over.
-                fetcher.request_up_to(page_no, total_pages.map(|t| t.min(last_allowed)));
+                // Only the newest answer says where the end is.
+                let total_pages = meta.and_then(|m| m.total_pages);
+                let answered_page = meta.and_then(|m| m.page).unwrap_or(page_no).max(page_no);
+                let done = total_pages.is_some_and(|t| answered_page >= t);
                 if data.array_tasks.is_empty() {
                     return;
+                }
+                if !done {
+                    // Start on the following pages before handing this one over.
+                    fetcher.request_up_to(page_no, total_pages.map(|t| t.min(last_allowed)));
                 }
                 let got = data.array_tasks.len();
                 let fresh: Vec<ArrayTask> =
@@ -349,13 +383,21 @@ impl TaskList {
                     ))));
                     return;
                 }
-                // Without metadata, go on until an empty page.
-                let done = total_pages.is_some_and(|t| page_no >= t);
                 yield Ok(ArrayTaskData { array_tasks: fresh, pagination_metadata: meta });
                 if done {
                     return;
                 }
-                page_no += 1;
+                match page_no.checked_add(1) {
+                    Some(next) if next <= last_allowed => page_no = next,
+                    _ => {
+                        let next = page_no.saturating_add(1);
+                        yield Err(listing_error(next, Error::Protocol(format!(
+                            "stopped after {max_pages} pages (the page cap) with no end in sight; \
+                             the service may not be paginating"
+                        ))));
+                        return;
+                    }
+                }
             }
         }
         .boxed()
@@ -430,16 +472,17 @@ impl Fetcher {
     /// Starts fetches for pages after `current`, up to the depth and the last known page.
     fn request_up_to(&mut self, current: u64, last_known: Option<u64>) {
         let Some(last) = last_known else { return };
-        while self.depth > 0
-            && self.next_to_request <= last
-            && self.next_to_request <= current + self.depth as u64
-        {
-            if self.next_to_request > current {
-                let page = self.next_to_request;
-                let handle = tokio::spawn(fetch(self.client.clone(), self.query.clone(), page));
-                self.in_flight.push_back((page, handle));
+        let ahead = current.saturating_add(self.depth as u64);
+        self.next_to_request = self.next_to_request.max(current.saturating_add(1));
+        while self.depth > 0 && self.next_to_request <= last.min(ahead) {
+            let page = self.next_to_request;
+            // The span is made here, so that it is a child of the consumer's span, not of nothing.
+            let fut = fetch(self.client.clone(), self.query.clone(), page);
+            self.in_flight.push_back((page, tokio::spawn(fut)));
+            match self.next_to_request.checked_add(1) {
+                Some(n) => self.next_to_request = n,
+                None => break,
             }
-            self.next_to_request += 1;
         }
     }
 
@@ -459,12 +502,18 @@ impl Fetcher {
                 Err(e) => Err(Error::Protocol(format!("page fetch task failed: {e}"))),
             };
         }
-        self.next_to_request = self.next_to_request.max(page + 1);
+        self.next_to_request = self.next_to_request.max(page.saturating_add(1));
         fetch(self.client.clone(), self.query.clone(), page).await
     }
 }
 
-async fn fetch(client: Client, mut query: TasksQuery, page: u64) -> Result<ArrayTaskData> {
+/// Fetches one page, in a `tasks_page` span (one per page fetched; the transport's `http_request`
+/// spans, one per attempt, are its children). The span is created when this is called.
+fn fetch(
+    client: Client,
+    mut query: TasksQuery,
+    page: u64,
+) -> impl Future<Output = Result<ArrayTaskData>> + Send + 'static {
     query.page = Some(page);
     let span = tracing::info_span!(
         "tasks_page",
@@ -473,17 +522,16 @@ async fn fetch(client: Client, mut query: TasksQuery, page: u64) -> Result<Array
         items = tracing::field::Empty,
         total_pages = tracing::field::Empty,
     );
+    let record = span.clone();
     async move {
         let data = client.api().tasks_get(&query).await?;
-        let span = tracing::Span::current();
-        span.record("items", data.array_tasks.len());
+        record.record("items", data.array_tasks.len());
         if let Some(t) = data.pagination_metadata.and_then(|m| m.total_pages) {
-            span.record("total_pages", t);
+            record.record("total_pages", t);
         }
         Ok(data)
     }
     .instrument(span)
-    .await
 }
 
 #[cfg(test)]
