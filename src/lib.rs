@@ -3,13 +3,17 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+#[cfg(feature = "arrow")]
+mod arrow;
 pub mod auth;
 mod client;
 pub mod error;
+pub mod lenient;
 pub mod list;
 pub mod model;
 pub mod policy;
 mod result;
+pub mod rows;
 mod task;
 mod task_id;
 mod transport;
@@ -21,6 +25,10 @@ pub use error::{ApiError, DecodeError, Error, Result, TransportError};
 pub use list::{TaskList, TaskOrder, TasksQuery};
 pub use model::TASK_ID_HEADER;
 pub use model::{ArrayTask, ArrayTaskStatus, ResultFormat, SqlParameters};
-pub use result::SqlResult;
+pub use result::{ResultStream, SqlResult};
 pub use task::{TaskHandle, Update};
 pub use task_id::TaskId;
+
+/// The Arrow crates this crate decodes with (feature `arrow`), so your versions match.
+#[cfg(feature = "arrow")]
+pub use {arrow_array, arrow_schema};

@@ -1,7 +1,11 @@
 //! [`SqlResult`]: a task's result, with its format, and typed access to its rows.
 
 use bytes::Bytes;
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 use serde::de::DeserializeOwned;
+
+use crate::rows::JsonRowDecoder;
 
 use crate::error::{DecodeError, Error, Result};
 use crate::model::ResultFormat;
@@ -69,15 +73,7 @@ impl SqlResult {
         if self.format == ResultFormat::Json {
             Ok(())
         } else {
-            Err(Error::Protocol(format!(
-                "the result is in format {}, not json; read it with bytes(){}",
-                self.format,
-                if self.format == ResultFormat::Arrow {
-                    " or, with the `arrow` feature, record_batches()"
-                } else {
-                    ""
-                }
-            )))
+            Err(not_json(&self.format))
         }
     }
 
@@ -99,6 +95,17 @@ impl SqlResult {
         }
         DecodeError::json("JSON result", &self.body, self.task_id.as_ref())
     }
+}
+
+fn not_json(format: &ResultFormat) -> Error {
+    Error::Protocol(format!(
+        "the result is in format {format}, not json; read its bytes{}",
+        if *format == ResultFormat::Arrow {
+            " or, with the `arrow` feature, its record batches"
+        } else {
+            ""
+        }
+    ))
 }
 
 /// The format of a result: the one asked for, checked against the `Content-Type`.
@@ -197,6 +204,150 @@ mod tests {
         match r.rows::<Row>() {
             Err(Error::Decode(d)) => assert_eq!(d.path, "[1].a"),
             other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// A result whose body has not been read yet: decode it as it arrives, with memory bounded by the
+/// largest row (or record batch), however large the result. Get one from
+/// [`TaskHandle::result_stream`](crate::TaskHandle::result_stream).
+#[derive(Debug)]
+pub struct ResultStream {
+    task_id: Option<TaskId>,
+    format: ResultFormat,
+    content_type: Option<String>,
+    body: Source,
+}
+
+/// Where a streamed body comes from.
+#[derive(Debug)]
+enum Source {
+    /// The HTTP response, not read yet.
+    Live(reqwest::Response),
+    /// A body already in memory (an inline answer, or an empty one).
+    Read(Bytes),
+}
+
+impl ResultStream {
+    pub(crate) fn new(
+        task_id: Option<TaskId>,
+        asked: Option<&ResultFormat>,
+        content_type: Option<String>,
+        response: reqwest::Response,
+    ) -> Result<ResultStream> {
+        let format = resolve_format(task_id.as_ref(), asked, content_type.as_deref())?;
+        Ok(ResultStream {
+            task_id,
+            format,
+            content_type,
+            body: Source::Live(response),
+        })
+    }
+
+    pub(crate) fn from_result(r: SqlResult) -> ResultStream {
+        ResultStream {
+            task_id: r.task_id,
+            format: r.format,
+            content_type: r.content_type,
+            body: Source::Read(r.body),
+        }
+    }
+
+    /// The task that produced the result.
+    pub fn task_id(&self) -> Option<&TaskId> {
+        self.task_id.as_ref()
+    }
+
+    /// The result's format.
+    pub fn format(&self) -> &ResultFormat {
+        &self.format
+    }
+
+    /// The `Content-Type` the service sent.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// The raw body, chunk by chunk (already decompressed).
+    pub fn bytes_stream(self) -> BoxStream<'static, Result<Bytes>> {
+        let task_id = self.task_id.clone();
+        let response = match self.body {
+            Source::Read(b) => return futures::stream::once(async move { Ok(b) }).boxed(),
+            Source::Live(r) => r,
+        };
+        let url = response.url().to_string();
+        response
+            .bytes_stream()
+            .map(move |r| {
+                r.map_err(|source| {
+                    Error::Transport(Box::new(crate::error::TransportError {
+                        method: "GET".into(),
+                        url: url.clone(),
+                        task_id: task_id.clone(),
+                        source,
+                    }))
+                })
+            })
+            .boxed()
+    }
+
+    /// Reads the whole body into an [`SqlResult`].
+    pub async fn collect(self) -> Result<SqlResult> {
+        let task_id = self.task_id.clone();
+        let format = self.format.clone();
+        let content_type = self.content_type.clone();
+        let mut body = Vec::new();
+        let mut chunks = self.bytes_stream();
+        while let Some(chunk) = chunks.next().await {
+            body.extend_from_slice(&chunk?);
+        }
+        Ok(SqlResult {
+            task_id,
+            format,
+            content_type,
+            body: Bytes::from(body),
+        })
+    }
+
+    /// The rows of a JSON result, decoded one by one as the body arrives. A body cut short ends the
+    /// stream with an error, never silently.
+    pub fn rows_stream<T: DeserializeOwned + Send + 'static>(
+        self,
+    ) -> BoxStream<'static, Result<T>> {
+        if let Err(e) = self.require_json() {
+            return futures::stream::once(async move { Err(e) }).boxed();
+        }
+        let mut decoder = JsonRowDecoder::<T>::new(self.task_id.clone());
+        let mut chunks = self.bytes_stream();
+        async_stream::stream! {
+            while let Some(chunk) = chunks.next().await {
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        yield Err(e);
+                        return;
+                    }
+                };
+                for row in decoder.push(&chunk) {
+                    let failed = row.is_err();
+                    yield row;
+                    if failed {
+                        return;
+                    }
+                }
+            }
+            if let Some(end) = decoder.finish() {
+                yield end;
+            }
+        }
+        .boxed()
+    }
+
+    fn require_json(&self) -> Result<()> {
+        if self.format == ResultFormat::Json {
+            Ok(())
+        } else {
+            Err(not_json(&self.format))
         }
     }
 }

@@ -17,8 +17,9 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::model::{ArrayTask, ResultFormat, SqlParameters};
 use crate::policy::{Clock, PollPolicy};
-use crate::result::SqlResult;
+use crate::result::{ResultStream, SqlResult};
 use crate::task_id::TaskId;
+use crate::transport::{Body, Reply};
 
 /// Progress of a [`TaskHandle`], from [`TaskHandle::updates`].
 #[derive(Debug)]
@@ -216,7 +217,7 @@ impl TaskHandle {
     pub fn updates(self) -> BoxStream<'static, Update> {
         async_stream::stream! {
             let (tx, mut rx) = mpsc::unbounded_channel();
-            let run = self.run(Some(tx));
+            let run = self.run_buffered(Some(tx));
             tokio::pin!(run);
             let result = loop {
                 tokio::select! {
@@ -233,8 +234,25 @@ impl TaskHandle {
         .boxed()
     }
 
+    /// Waits like `.await`, but hands the result over before its body is read: decode it as it
+    /// arrives with [`ResultStream::rows_stream`] (or `record_batches`, with the `arrow` feature),
+    /// so memory does not grow with the size of the result.
+    pub async fn result_stream(self) -> Result<ResultStream> {
+        match self.run(None, true).await? {
+            Fetched::Live(s) => Ok(s),
+            Fetched::Whole(r) => Ok(ResultStream::from_result(r)),
+        }
+    }
+
+    async fn run_buffered(self, tx: Option<mpsc::UnboundedSender<Update>>) -> Result<SqlResult> {
+        match self.run(tx, false).await? {
+            Fetched::Whole(r) => Ok(r),
+            Fetched::Live(s) => s.collect().await,
+        }
+    }
+
     /// The whole flow; `tx` receives progress when watched.
-    async fn run(self, tx: Option<mpsc::UnboundedSender<Update>>) -> Result<SqlResult> {
+    async fn run(self, tx: Option<mpsc::UnboundedSender<Update>>, stream: bool) -> Result<Fetched> {
         let policy = self.policy();
         let span = tracing::info_span!(
             "task_wait",
@@ -254,6 +272,7 @@ impl TaskHandle {
             tx,
             polls: 0,
             span: span.clone(),
+            stream,
         };
         let result = self.flow(&mut waiter).instrument(span.clone()).await;
         span.record("polls", waiter.polls);
@@ -269,7 +288,7 @@ impl TaskHandle {
         result
     }
 
-    async fn flow(self, w: &mut Waiter) -> Result<SqlResult> {
+    async fn flow(self, w: &mut Waiter) -> Result<Fetched> {
         let api = self.client.api();
         let ae = self.accept_encoding.as_deref();
         let (task_id, expected) = match self.start {
@@ -314,20 +333,24 @@ impl TaskHandle {
                     w.submitted(id);
                 }
                 match reply.status {
+                    StatusCode::OK if w.stream => {
+                        return w.fetched(task_id, expected.as_ref(), reply).await;
+                    }
                     StatusCode::OK => {
                         let content_type = reply.content_type();
                         let body = match reply.bytes().await {
                             Ok(b) => b,
-                            Err(e) => match (&task_id, self.mode, params.store_results) {
+                            Err(e) => match (&task_id, params.store_results) {
                                 // The rows were cut short, but they are stored: fetch them again.
-                                (Some(id), _, Some(true)) => {
+                                (Some(id), Some(true)) => {
                                     tracing::warn!(error = %e, "inline rows cut short; fetching the stored result");
                                     return w.wait(&api, id.clone(), ae, expected).await;
                                 }
                                 _ => return Err(e),
                             },
                         };
-                        return SqlResult::new(task_id, expected.as_ref(), content_type, body);
+                        return SqlResult::new(task_id, expected.as_ref(), content_type, body)
+                            .map(Fetched::Whole);
                     }
                     s if s.is_success() => match (task_id, self.mode) {
                         (Some(id), Mode::Stored) => (id, expected),
@@ -338,7 +361,8 @@ impl TaskHandle {
                                 expected.as_ref(),
                                 None,
                                 Default::default(),
-                            );
+                            )
+                            .map(Fetched::Whole);
                         }
                     },
                     s if s.is_server_error()
@@ -371,6 +395,14 @@ struct Waiter {
     tx: Option<mpsc::UnboundedSender<Update>>,
     polls: u32,
     span: tracing::Span,
+    /// Hand the result over unread.
+    stream: bool,
+}
+
+/// A result, read whole or left to stream.
+enum Fetched {
+    Whole(SqlResult),
+    Live(ResultStream),
 }
 
 impl Waiter {
@@ -404,20 +436,18 @@ impl Waiter {
         id: TaskId,
         ae: Option<&str>,
         expected: Option<ResultFormat>,
-    ) -> Result<SqlResult> {
+    ) -> Result<Fetched> {
         let mut schedule = self.policy.schedule();
         loop {
             self.polls += 1;
             let reply = api
-                .result_reply(&id, ae, false)
+                .result_reply(&id, ae, self.stream)
                 .await
                 .map_err(|e| e.with_task_id(&id))?;
             match reply.status {
                 StatusCode::OK => {
-                    let content_type = reply.content_type();
-                    let body = reply.bytes().await.map_err(|e| e.with_task_id(&id))?;
                     tracing::info!(task_id = %id, polls = self.polls, "result ready");
-                    return SqlResult::new(Some(id), expected.as_ref(), content_type, body);
+                    return self.fetched(Some(id), expected.as_ref(), reply).await;
                 }
                 StatusCode::ACCEPTED => {
                     let retry_after = reply.retry_after();
@@ -452,6 +482,29 @@ impl Waiter {
         }
     }
 
+    /// The 200 answer as a result: read whole, or handed over to stream.
+    async fn fetched(
+        &self,
+        task_id: Option<TaskId>,
+        expected: Option<&ResultFormat>,
+        reply: Reply,
+    ) -> Result<Fetched> {
+        let content_type = reply.content_type();
+        match reply.body {
+            Body::Streaming(response) if self.stream => {
+                ResultStream::new(task_id, expected, content_type, response).map(Fetched::Live)
+            }
+            _ => {
+                let body = reply.bytes().await;
+                let body = match (&task_id, body) {
+                    (Some(id), Err(e)) => return Err(e.with_task_id(id)),
+                    (_, b) => b?,
+                };
+                SqlResult::new(task_id, expected, content_type, body).map(Fetched::Whole)
+            }
+        }
+    }
+
     /// Sleeps before the next poll, clamped to the deadline; at the deadline, the timeout.
     async fn pause(&mut self, id: &TaskId, interval: Duration) -> Result<()> {
         let delay = match self.remaining() {
@@ -481,6 +534,6 @@ impl IntoFuture for TaskHandle {
     type IntoFuture = Pin<Box<dyn Future<Output = Result<SqlResult>> + Send + 'static>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run(None))
+        Box::pin(self.run_buffered(None))
     }
 }

@@ -1,0 +1,313 @@
+//! Incremental decoding of a JSON array of rows, so that a result of any size is read with memory
+//! bounded by its largest row, not by the number of rows.
+
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+
+use crate::error::{DecodeError, Error, Result, snippet};
+use crate::task_id::TaskId;
+
+/// Where the scanner stands in `[ row, row, … ]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before the opening `[`.
+    Start,
+    /// After `[` or `,`: a row or (after `[` only) `]` comes next.
+    BeforeRow { first: bool },
+    /// Inside a row.
+    InRow,
+    /// After a row: `,` or `]` comes next.
+    AfterRow,
+    /// After the closing `]`: only whitespace may follow.
+    Done,
+}
+
+/// Splits a JSON array arriving in chunks into its elements and decodes each as a `T`.
+///
+/// Only the bytes of the row being read are kept. A body that is not a JSON array, or is cut short,
+/// is an error, never a silently shorter result.
+#[derive(Debug)]
+pub struct JsonRowDecoder<T> {
+    state: State,
+    /// The bytes of the current row.
+    row: Vec<u8>,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// The current row is a bare scalar (number, `true`, …), ended by `,`, `]` or whitespace.
+    scalar: bool,
+    rows: u64,
+    /// Bytes seen so far, for error messages.
+    offset: u64,
+    task_id: Option<TaskId>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> JsonRowDecoder<T> {
+    /// A decoder for rows of `T`; `task_id` is quoted in errors.
+    pub fn new(task_id: Option<TaskId>) -> Self {
+        JsonRowDecoder {
+            state: State::Start,
+            row: Vec::new(),
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            scalar: false,
+            rows: 0,
+            offset: 0,
+            task_id,
+            _t: PhantomData,
+        }
+    }
+
+    /// How many rows have been decoded.
+    pub fn rows_decoded(&self) -> u64 {
+        self.rows
+    }
+
+    fn syntax(&self, at: u64, what: &str, near: &[u8]) -> Error {
+        Error::Decode(Box::new(DecodeError {
+            what: "JSON rows".into(),
+            path: format!("[{}]", self.rows),
+            message: format!("{what} at byte {at}"),
+            snippet: snippet(near),
+            task_id: self.task_id.clone(),
+        }))
+    }
+
+    fn finish_row(&mut self, out: &mut Vec<Result<T>>) {
+        let index = self.rows;
+        let decoded = DecodeError::json::<T>("JSON rows", &self.row, self.task_id.as_ref())
+            .map_err(|e| match e {
+                Error::Decode(mut d) => {
+                    d.path = if d.path == "." {
+                        format!("[{index}]")
+                    } else {
+                        format!("[{index}].{}", d.path)
+                    };
+                    Error::Decode(d)
+                }
+                other => other,
+            });
+        out.push(decoded);
+        self.rows += 1;
+        self.row.clear();
+        self.state = State::AfterRow;
+    }
+
+    /// Feeds the next chunk; returns the rows it completed (and at most one error, after which the
+    /// decoder should not be fed again).
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<Result<T>> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < chunk.len() {
+            let b = chunk[i];
+            let at = self.offset + i as u64;
+            match self.state {
+                State::Start => match b {
+                    b'[' => self.state = State::BeforeRow { first: true },
+                    b if b.is_ascii_whitespace() => {}
+                    // A UTF-8 byte order mark is tolerated.
+                    0xEF | 0xBB | 0xBF if at < 3 => {}
+                    _ => {
+                        out.push(Err(self.syntax(
+                            at,
+                            "expected a JSON array of rows",
+                            &chunk[i..],
+                        )));
+                        self.state = State::Done;
+                        return out;
+                    }
+                },
+                State::BeforeRow { first } => match b {
+                    b if b.is_ascii_whitespace() => {}
+                    b']' if first => self.state = State::Done,
+                    b']' | b',' => {
+                        out.push(Err(self.syntax(at, "expected a row", &chunk[i..])));
+                        self.state = State::Done;
+                        return out;
+                    }
+                    _ => {
+                        self.state = State::InRow;
+                        self.depth = 0;
+                        self.in_string = false;
+                        self.escaped = false;
+                        self.scalar = !matches!(b, b'{' | b'[' | b'"');
+                        continue; // the byte belongs to the row
+                    }
+                },
+                State::InRow => {
+                    if self.scalar {
+                        if b == b',' || b == b']' || b.is_ascii_whitespace() {
+                            self.finish_row(&mut out);
+                            continue; // the AfterRow state consumes the delimiter
+                        }
+                        self.row.push(b);
+                    } else {
+                        self.row.push(b);
+                        if self.in_string {
+                            if self.escaped {
+                                self.escaped = false;
+                            } else if b == b'\\' {
+                                self.escaped = true;
+                            } else if b == b'"' {
+                                self.in_string = false;
+                                if self.depth == 0 {
+                                    self.finish_row(&mut out);
+                                }
+                            }
+                        } else {
+                            match b {
+                                b'"' => self.in_string = true,
+                                b'{' | b'[' => self.depth += 1,
+                                b'}' | b']' => {
+                                    self.depth = self.depth.saturating_sub(1);
+                                    if self.depth == 0 {
+                                        self.finish_row(&mut out);
+                                    }
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+                State::AfterRow => match b {
+                    b if b.is_ascii_whitespace() => {}
+                    b',' => self.state = State::BeforeRow { first: false },
+                    b']' => self.state = State::Done,
+                    _ => {
+                        out.push(Err(self.syntax(
+                            at,
+                            "expected `,` or `]` after a row",
+                            &chunk[i..],
+                        )));
+                        self.state = State::Done;
+                        return out;
+                    }
+                },
+                State::Done => {
+                    if !b.is_ascii_whitespace() {
+                        out.push(Err(self.syntax(
+                            at,
+                            "unexpected data after the array",
+                            &chunk[i..],
+                        )));
+                        return out;
+                    }
+                }
+            }
+            i += 1;
+        }
+        self.offset += chunk.len() as u64;
+        out
+    }
+
+    /// Ends the input: an array that was never closed is an error (the body was cut short). An
+    /// empty (or all-whitespace) body is no rows.
+    pub fn finish(&mut self) -> Option<Result<T>> {
+        match self.state {
+            State::Done | State::Start => None,
+            _ => {
+                self.state = State::Done;
+                Some(Err(self.syntax(
+                    self.offset,
+                    "the body ended before the array was closed (the result was cut short)",
+                    &self.row,
+                )))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn decode_in_chunks(body: &[u8], chunk: usize) -> Result<Vec<Value>> {
+        let mut d = JsonRowDecoder::<Value>::new(None);
+        let mut rows = Vec::new();
+        for c in body.chunks(chunk.max(1)) {
+            for r in d.push(c) {
+                rows.push(r?);
+            }
+        }
+        if let Some(r) = d.finish() {
+            rows.push(r?);
+        }
+        Ok(rows)
+    }
+
+    #[test]
+    fn rows_split_anywhere_decode_the_same() {
+        let body =
+            br#" [ {"a":1,"s":"x,]}\"{["}, {"a":[1,{"b":2}]} ,{} , 3, "str", null, true, [1,2] ] "#;
+        let whole: Vec<Value> = serde_json::from_slice(body).unwrap();
+        for chunk in 1..body.len() {
+            assert_eq!(
+                decode_in_chunks(body, chunk).unwrap(),
+                whole,
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_bodies_and_arrays_are_no_rows() {
+        assert!(decode_in_chunks(b"", 4).unwrap().is_empty());
+        assert!(decode_in_chunks(b"[]", 1).unwrap().is_empty());
+        assert!(decode_in_chunks(b" [ \n ] \n", 2).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_cut_short_body_is_an_error_not_fewer_rows() {
+        for cut in [
+            br#"[{"a":1},{"a":"#.as_slice(),
+            br#"[{"a":1}"#,
+            br#"[{"a":1},"#,
+            b"[1, 2",
+            b"[",
+        ] {
+            assert!(
+                decode_in_chunks(cut, 3).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(cut)
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        for bad in [
+            b"{}".as_slice(),
+            b"<html>",
+            b"[1 2]",
+            b"[,1]",
+            b"[1,]",
+            b"[1] x",
+        ] {
+            assert!(
+                decode_in_chunks(bad, 2).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn a_row_that_does_not_fit_names_its_index_and_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Row {
+            a: i64,
+        }
+        let mut d = JsonRowDecoder::<Row>::new(None);
+        let out = d.push(br#"[{"a":1},{"a":"x"}]"#);
+        assert!(out[0].is_ok());
+        match &out[1] {
+            Err(Error::Decode(e)) => assert_eq!(e.path, "[1].a"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
