@@ -36,10 +36,24 @@ async fn serve_result(server: &MockServer, template: ResponseTemplate) {
 #[tokio::test]
 async fn rows_stream_decodes_a_json_result_row_by_row() {
     let server = MockServer::start().await;
-    let body: String = format!("[{}]", (0..1000).map(|i| format!("{{\"a\":{i}}}")).collect::<Vec<_>>().join(","));
-    serve_result(&server, ResponseTemplate::new(200).set_body_raw(body, "application/json")).await;
+    let body: String = format!(
+        "[{}]",
+        (0..1000)
+            .map(|i| format!("{{\"a\":{i}}}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    serve_result(
+        &server,
+        ResponseTemplate::new(200).set_body_raw(body, "application/json"),
+    )
+    .await;
     let (c, _) = client(&server.uri());
-    let stream = c.run_sql("ns", "SELECT a FROM t").result_stream().await.unwrap();
+    let stream = c
+        .run_sql("ns", "SELECT a FROM t")
+        .result_stream()
+        .await
+        .unwrap();
     assert_eq!(stream.task_id().unwrap().as_str(), ID);
     let rows: Vec<Row> = stream.rows_stream().try_collect().await.unwrap();
     assert_eq!(rows.len(), 1000);
@@ -49,16 +63,32 @@ async fn rows_stream_decodes_a_json_result_row_by_row() {
 #[tokio::test]
 async fn a_truncated_json_result_is_an_error_not_fewer_rows() {
     let server = MockServer::start().await;
-    serve_result(&server, ResponseTemplate::new(200).set_body_raw(r#"[{"a":1},{"a":2},{"a""#, "application/json")).await;
+    serve_result(
+        &server,
+        ResponseTemplate::new(200).set_body_raw(r#"[{"a":1},{"a":2},{"a""#, "application/json"),
+    )
+    .await;
     let (c, _) = client(&server.uri());
-    let stream = c.run_sql("ns", "SELECT a FROM t").result_stream().await.unwrap();
-    let got: Vec<Result<Row, Error>> = futures::StreamExt::collect(stream.rows_stream::<Row>()).await;
+    let stream = c
+        .run_sql("ns", "SELECT a FROM t")
+        .result_stream()
+        .await
+        .unwrap();
+    let got: Vec<Result<Row, Error>> =
+        futures::StreamExt::collect(stream.rows_stream::<Row>()).await;
     assert_eq!(got.len(), 3);
     assert!(got[0].is_ok() && got[1].is_ok());
-    let Err(Error::Decode(d)) = &got[2] else { panic!("{got:?}") };
+    let Err(Error::Decode(d)) = &got[2] else {
+        panic!("{got:?}")
+    };
     assert!(d.message.contains("cut short"), "{d}");
     // The buffered path refuses it too.
-    let e = c.run_sql("ns", "SELECT a FROM t").await.unwrap().rows::<Row>().unwrap_err();
+    let e = c
+        .run_sql("ns", "SELECT a FROM t")
+        .await
+        .unwrap()
+        .rows::<Row>()
+        .unwrap_err();
     assert!(matches!(e, Error::Decode(_)));
 }
 
@@ -67,18 +97,30 @@ async fn other_formats_come_back_as_raw_bytes_with_their_content_type() {
     let server = MockServer::start().await;
     serve_result(
         &server,
-        ResponseTemplate::new(200).set_body_raw(vec![0x80u8, 0x04, 0x95], "application/vnd.tiledb.python-pickle"),
+        ResponseTemplate::new(200).set_body_raw(
+            vec![0x80u8, 0x04, 0x95],
+            "application/vnd.tiledb.python-pickle",
+        ),
     )
     .await;
     let (c, _) = client(&server.uri());
     let r = c
-        .run_sql("ns", SqlParameters::query("SELECT 1").result_format(ResultFormat::PythonPickle))
+        .run_sql(
+            "ns",
+            SqlParameters::query("SELECT 1").result_format(ResultFormat::PythonPickle),
+        )
         .await
         .unwrap();
     assert_eq!(r.format(), &ResultFormat::PythonPickle);
-    assert_eq!(r.content_type(), Some("application/vnd.tiledb.python-pickle"));
+    assert_eq!(
+        r.content_type(),
+        Some("application/vnd.tiledb.python-pickle")
+    );
     assert_eq!(&r.bytes()[..], &[0x80, 0x04, 0x95]);
-    assert!(matches!(r.rows::<Row>(), Err(Error::Protocol(_))), "never decoded as JSON");
+    assert!(
+        matches!(r.rows::<Row>(), Err(Error::Protocol(_))),
+        "never decoded as JSON"
+    );
 }
 
 #[tokio::test]
@@ -86,12 +128,15 @@ async fn a_content_type_contradicting_the_requested_format_is_a_clear_error() {
     let server = MockServer::start().await;
     serve_result(
         &server,
-        ResponseTemplate::new(200).set_body_raw(vec![1u8, 2, 3], "application/vnd.apache.arrow.stream"),
+        ResponseTemplate::new(200)
+            .set_body_raw(vec![1u8, 2, 3], "application/vnd.apache.arrow.stream"),
     )
     .await;
     let (c, _) = client(&server.uri());
     let e = c.run_sql("ns", "SELECT 1").await.unwrap_err();
-    let Error::Protocol(m) = &e else { panic!("{e:?}") };
+    let Error::Protocol(m) = &e else {
+        panic!("{e:?}")
+    };
     assert!(m.contains("asked for json") && m.contains("arrow"), "{m}");
 }
 
@@ -127,9 +172,19 @@ async fn gzip_deflate_and_zstd_bodies_are_decoded_and_accept_encoding_is_sent() 
             .await;
         let (c, _) = client(&server.uri());
         let r = c.task("t").result_format(ResultFormat::Json).await.unwrap();
-        assert_eq!(r.rows::<Row>().unwrap(), vec![Row { a: 1 }, Row { a: 2 }], "{encoding}");
+        assert_eq!(
+            r.rows::<Row>().unwrap(),
+            vec![Row { a: 1 }, Row { a: 2 }],
+            "{encoding}"
+        );
         let sent = &server.received_requests().await.unwrap()[0];
-        let ae = sent.headers.get("accept-encoding").unwrap().to_str().unwrap().to_owned();
+        let ae = sent
+            .headers
+            .get("accept-encoding")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(ae.contains(encoding), "{ae}");
     }
 }
@@ -167,9 +222,21 @@ async fn numbers_sent_as_strings_read_into_numeric_fields_when_opted_in() {
         count: u64,
     }
     let server = MockServer::start().await;
-    serve_result(&server, ResponseTemplate::new(200).set_body_json(json!([{"count": "12"}, {"count": 3}]))).await;
+    serve_result(
+        &server,
+        ResponseTemplate::new(200).set_body_json(json!([{"count": "12"}, {"count": 3}])),
+    )
+    .await;
     let (c, _) = client(&server.uri());
-    let r = c.run_sql("ns", "SELECT count(*) AS count FROM t").await.unwrap();
-    let counts: Vec<u64> = r.rows::<Agg>().unwrap().into_iter().map(|a| a.count).collect();
+    let r = c
+        .run_sql("ns", "SELECT count(*) AS count FROM t")
+        .await
+        .unwrap();
+    let counts: Vec<u64> = r
+        .rows::<Agg>()
+        .unwrap()
+        .into_iter()
+        .map(|a| a.count)
+        .collect();
     assert_eq!(counts, [12, 3]);
 }
