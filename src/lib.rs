@@ -13,5 +13,5 @@ mod transport;
 
 pub use auth::{Credentials, Secret};
 pub use error::{ApiError, DecodeError, Error, Result, TransportError};
-pub use model::TASK_ID_HEADER;
 pub use task_id::TaskId;
+pub use model::TASK_ID_HEADER;
