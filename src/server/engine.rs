@@ -312,22 +312,27 @@ impl Engine {
             Exec::InitCommand(i, e) => (format!("init_commands[{i}]: "), e),
             Exec::Sqlite(e) => (String::new(), e),
         };
+        // The authorizer records why it refused; SQLite then fails the statement with either
+        // SQLITE_AUTH or a generic error ("not authorized to use function: ...").
+        let denied = control
+            .denied
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(why) = denied {
+            return QueryError::NotAuthorized(format!("{prefix}not authorized: {why}"));
+        }
         if error.sqlite_error_code() == Some(SqliteCode::AuthorizationForStatementDenied) {
-            let why = control
-                .denied
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-            return QueryError::NotAuthorized(format!(
-                "{prefix}not authorized: {}",
-                why.unwrap_or_else(|| error.to_string())
-            ));
+            return QueryError::NotAuthorized(format!("{prefix}{error}"));
         }
         let message = match error {
             rusqlite::Error::MultipleStatement => {
                 "the query must be a single statement; run earlier statements as init_commands"
                     .to_owned()
             }
+            // SQLite's own message, without rusqlite's echo of the whole statement.
+            rusqlite::Error::SqlInputError { msg, .. } => msg,
+            rusqlite::Error::SqliteFailure(_, Some(msg)) => msg,
             other => other.to_string(),
         };
         QueryError::Sql(format!("{prefix}{message}"))
