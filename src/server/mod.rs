@@ -380,10 +380,11 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<Store>,
     pub(crate) engine: Engine,
     pub(crate) clock: Clock,
-    /// One permit per query slot; a task holds its permit until its outcome is recorded, so
-    /// holding all of them means no task is in flight.
+    /// One permit per query slot, held while the task's query runs.
     pub(crate) permits: Arc<Semaphore>,
-    pub(crate) max_permits: u32,
+    pub(crate) max_permits: usize,
+    /// Submissions between admission and their last store write; shutdown waits for none.
+    pub(crate) in_flight: Arc<InFlight>,
     /// Whether new submissions are taken (false once shutdown or kill began).
     pub(crate) accepting: AtomicBool,
     /// [`engine::RUNNING`], [`engine::SHUTTING_DOWN`] or [`engine::KILLED`].
@@ -400,6 +401,48 @@ impl AppState {
             .ok()
             .and_then(|ttl| from.checked_add_signed(ttl))
             .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+}
+
+/// Counts submissions from admission until their outcome is recorded, so that a graceful
+/// shutdown can wait for every interrupted task to record its failure before it returns.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: Notify,
+}
+
+impl InFlight {
+    /// Counts one submission until the guard drops.
+    pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard(Arc::clone(self))
+    }
+
+    /// Resolves once nothing is in flight.
+    async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            // Register before checking, so a release between the check and the wait is seen.
+            notified.as_mut().enable();
+            if self.count.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One submission in flight; see [`InFlight`].
+#[derive(Debug)]
+pub(crate) struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
     }
 }
 
@@ -618,7 +661,6 @@ impl LocalServer {
         }
 
         let stop = Arc::new(AtomicU8::new(engine::RUNNING));
-        let max_permits = u32::try_from(config.max_concurrent_queries).unwrap_or(1);
         let state = Arc::new(AppState {
             users,
             store: Arc::new(store),
@@ -630,7 +672,8 @@ impl LocalServer {
             ),
             clock,
             permits: Arc::new(Semaphore::new(config.max_concurrent_queries)),
-            max_permits,
+            max_permits: config.max_concurrent_queries,
+            in_flight: Arc::new(InFlight::default()),
             accepting: AtomicBool::new(true),
             stop,
             retry_after_secs: config.retry_after.as_secs()
@@ -722,9 +765,7 @@ impl LocalServer {
         state.accepting.store(false, Ordering::SeqCst);
         state.stop.store(engine::SHUTTING_DOWN, Ordering::SeqCst);
         let _ = running.signal.send(());
-        // Every in-flight task holds a permit until its outcome is recorded.
-        let permits = Arc::clone(&state.permits);
-        if tokio::time::timeout(SHUTDOWN_GRACE, permits.acquire_many(state.max_permits))
+        if tokio::time::timeout(SHUTDOWN_GRACE, state.in_flight.idle())
             .await
             .is_err()
         {

@@ -17,15 +17,16 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::AppState;
 use super::auth::User;
 use super::engine::{self, Encoder, Output, Query, QueryError};
 use super::error::{ApiFailure, ErrorCode, ErrorInfo, shorten};
 use super::store::{ListFilter, NewResult, Order};
+use super::{AppState, InFlightGuard};
 use crate::model::{
     ArrayTask, ArrayTaskStatus, ArrayTaskType, ErrorBody, PaginationMetadata, ResultFormat,
     SqlParameters, TASK_ID_HEADER,
 };
+use tokio::sync::OwnedSemaphorePermit;
 
 /// The header carrying the id the server gave the request (also in error bodies).
 const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -243,6 +244,9 @@ async fn run_sql(
     })?;
     let bound = engine::sql_parameters(&params.parameters).map_err(ApiFailure::invalid)?;
 
+    // Counted before the admission check: a shutdown that starts after this point waits for
+    // the task, one that started before is seen by the check.
+    let in_flight = app.in_flight.enter();
     if !app.accepting.load(Ordering::SeqCst) {
         return Err(ApiFailure::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -298,6 +302,8 @@ async fn run_sql(
 
     let job = Job {
         app: Arc::clone(&app),
+        permit: Some(permit),
+        in_flight,
         id: id.clone(),
         queued: detached,
         store_results,
@@ -312,17 +318,15 @@ async fn run_sql(
     };
     if detached {
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
             let _ = job.run();
         });
         return Ok(with_task_id(StatusCode::NO_CONTENT.into_response(), &id));
     }
-    let outcome = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        job.run()
-    })
-    .await
-    .map_err(|e| ApiFailure::internal(format!("the query worker failed: {e}")).with_task_id(&id))?;
+    let outcome = tokio::task::spawn_blocking(move || job.run())
+        .await
+        .map_err(|e| {
+            ApiFailure::internal(format!("the query worker failed: {e}")).with_task_id(&id)
+        })?;
     match outcome {
         Ok(Output::Rows(bytes)) => {
             let response = (
@@ -347,6 +351,11 @@ async fn run_sql(
 /// One recorded task on its way to an outcome. Runs on a blocking thread.
 struct Job {
     app: Arc<AppState>,
+    /// The query slot, released as soon as the query ends: a client that sees the task done
+    /// can submit again at once.
+    permit: Option<OwnedSemaphorePermit>,
+    /// Released after the last store write.
+    in_flight: InFlightGuard,
     id: String,
     /// Recorded QUEUED (detached) rather than RUNNING.
     queued: bool,
@@ -358,7 +367,13 @@ struct Job {
 impl Job {
     /// Runs the query and records the outcome (write-through), returning it for a synchronous
     /// answer. The rows come back as [`Bytes`], shared with the stored copy.
-    fn run(self) -> Result<Output<Bytes>, QueryError> {
+    fn run(mut self) -> Result<Output<Bytes>, QueryError> {
+        let result = self.execute();
+        drop(self.in_flight);
+        result
+    }
+
+    fn execute(&mut self) -> Result<Output<Bytes>, QueryError> {
         let store = &self.app.store;
         if self.queued {
             self.record(store.update(
@@ -369,6 +384,7 @@ impl Job {
         }
         let started = Instant::now();
         let result = self.app.engine.run(&self.query);
+        drop(self.permit.take());
         let duration = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let finished = self.app.clock.now();
         match result {
