@@ -14,6 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate as _, SizeAbove};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -30,6 +31,8 @@ use tokio::sync::OwnedSemaphorePermit;
 
 /// The header carrying the id the server gave the request (also in error bodies).
 const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Answers at most this large are sent uncompressed.
+const COMPRESS_ABOVE: u16 = 1024;
 /// `per_page` when absent.
 const DEFAULT_PER_PAGE: u64 = 10;
 /// The largest `per_page` accepted.
@@ -50,7 +53,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             finish_response,
         ))
-        .layer(CompressionLayer::new())
+        // Small answers (a task, an error) are not worth compressing: setting up a deflate
+        // stream costs more than the bytes it saves, and task lookups must stay cheap.
+        .layer(
+            CompressionLayer::new()
+                .compress_when(DefaultPredicate::new().and(SizeAbove::new(COMPRESS_ABOVE))),
+        )
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
