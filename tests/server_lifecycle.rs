@@ -266,6 +266,11 @@ async fn start_fails_with_a_message_naming_the_problem() {
     assert!(err.to_string().contains("same API key"), "{err}");
     assert!(!err.to_string().contains("shared-secret"), "{err}");
 
+    let err = LocalServer::start(ServerConfig::new().user("eve", "k", None, &["LOCAL"]))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("differ only by case"), "{err}");
+
     let err = LocalServer::start(ServerConfig::new().max_concurrent_queries(0))
         .await
         .unwrap_err();

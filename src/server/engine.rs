@@ -216,7 +216,8 @@ pub(crate) struct Engine {
 /// The per-query state the progress handler, `sleep` and the authorizer share.
 #[derive(Debug)]
 struct Control {
-    deadline: Instant,
+    /// `None` when the limit is too far away to represent: no deadline, in effect.
+    deadline: Option<Instant>,
     stop: Arc<AtomicU8>,
     timed_out: AtomicBool,
     /// What the authorizer last refused, to explain SQLite's bare "not authorized".
@@ -228,7 +229,7 @@ impl Control {
         if self.stop.load(Ordering::Relaxed) != RUNNING {
             return true;
         }
-        if Instant::now() >= self.deadline {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
             self.timed_out.store(true, Ordering::Relaxed);
             return true;
         }
@@ -282,7 +283,7 @@ impl Engine {
             return Err(QueryError::Stopped);
         }
         let control = Arc::new(Control {
-            deadline: Instant::now() + self.query_timeout,
+            deadline: Instant::now().checked_add(self.query_timeout),
             stop: Arc::clone(&self.stop),
             timed_out: AtomicBool::new(false),
             denied: Mutex::new(None),
@@ -384,16 +385,21 @@ impl Engine {
             FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
             move |ctx| {
                 let ms: i64 = ctx.get(0)?;
-                let end = Instant::now() + Duration::from_millis(ms.max(0).unsigned_abs());
+                // An end too far to represent means "until interrupted".
+                let end =
+                    Instant::now().checked_add(Duration::from_millis(ms.max(0).unsigned_abs()));
                 loop {
                     if ctl.should_interrupt() {
                         return Err(rusqlite::Error::UserFunctionError("interrupted".into()));
                     }
-                    let now = Instant::now();
-                    if now >= end {
+                    let left = match end {
+                        Some(end) => end.saturating_duration_since(Instant::now()),
+                        None => Duration::MAX,
+                    };
+                    if left.is_zero() {
                         return Ok(ms);
                     }
-                    std::thread::sleep((end - now).min(Duration::from_millis(10)));
+                    std::thread::sleep(left.min(Duration::from_millis(10)));
                 }
             },
         )?;

@@ -321,6 +321,19 @@ impl ServerConfig {
                 }
             }
         }
+        // Namespaces become file names: two that differ only by case would share one database
+        // on a case-insensitive file system (macOS, Windows).
+        let names: Vec<&String> = all.iter().flat_map(|u| &u.namespaces).collect();
+        for (i, a) in names.iter().enumerate() {
+            if let Some(b) = names[..i]
+                .iter()
+                .find(|b| *b != a && b.eq_ignore_ascii_case(a))
+            {
+                return Err(ServerError::Config(format!(
+                    "namespaces {b} and {a} differ only by case; they would share a database file"
+                )));
+            }
+        }
         Ok(all
             .into_iter()
             .map(|u| User::new(u.name, u.api_key, u.password, u.namespaces))
@@ -676,8 +689,10 @@ impl LocalServer {
             in_flight: Arc::new(InFlight::default()),
             accepting: AtomicBool::new(true),
             stop,
-            retry_after_secs: config.retry_after.as_secs()
-                + u64::from(config.retry_after.subsec_nanos() > 0),
+            retry_after_secs: config
+                .retry_after
+                .as_secs()
+                .saturating_add(u64::from(config.retry_after.subsec_nanos() > 0)),
             result_ttl: config.result_ttl,
             max_body_bytes: config.max_body_bytes,
         });
