@@ -23,7 +23,8 @@
 //! Every answer carries `X-Request-Id`; every SQL answer given after the task was recorded carries
 //! `X-TILEDB-CLOUD-TASK-ID`, errors included. Every error (including unknown routes, 405 and 413)
 //! is an `Error { code, message, request_id }` JSON body whose `request_id` is the header's value.
-//! Responses are compressed (gzip or deflate) when `Accept-Encoding` asks for it.
+//! Answers over 1 KiB are compressed (gzip or deflate) when `Accept-Encoding` asks for it;
+//! smaller ones are not worth it.
 //!
 //! # Error codes
 //!
