@@ -276,3 +276,32 @@ async fn start_fails_with_a_message_naming_the_problem() {
         .unwrap_err();
     assert!(err.to_string().contains("max_concurrent_queries"), "{err}");
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_does_not_orphan_its_task() {
+    let h = Harness::default().await;
+    let (http, url, key) = (h.http.clone(), h.url("/v1/sql/local"), h.key.clone());
+    let request = tokio::spawn(async move {
+        http.post(url)
+            .header(API_KEY_HEADER, key)
+            .json(&json!({"query": "SELECT sleep(500) AS s", "store_results": true}))
+            .send()
+            .await
+    });
+    let mut id = None;
+    for _ in 0..POLL_STEPS {
+        let running = h.list("status=RUNNING").await.array_tasks;
+        if let Some(task) = running.first() {
+            id = task.id.clone();
+            break;
+        }
+        tokio::time::sleep(POLL_STEP).await;
+    }
+    let id = id.expect("the query runs");
+    request.abort();
+
+    let task = h.wait_terminal(&id).await;
+    assert_eq!(task.status, Some(ArrayTaskStatus::Completed));
+    let resp = h.get(&format!("/v1/task/{id}/result")).await;
+    assert_eq!(resp.text().await.unwrap(), r#"[{"s":500}]"#);
+}

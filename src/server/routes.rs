@@ -27,7 +27,7 @@ use crate::model::{
     ArrayTask, ArrayTaskStatus, ArrayTaskType, ErrorBody, PaginationMetadata, ResultFormat,
     SqlParameters, TASK_ID_HEADER,
 };
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 /// The header carrying the id the server gave the request (also in error bodies).
 const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -301,13 +301,6 @@ async fn run_sql(
         client_node_uuid: params.client_node_uuid.clone(),
         ..ArrayTask::default()
     };
-    let store = Arc::clone(&app.store);
-    tokio::task::spawn_blocking(move || store.insert(task, store_results, now))
-        .await
-        .map_err(|e| ApiFailure::internal(format!("recording the task failed: {e}")))?
-        .map_err(|e| ApiFailure::internal(format!("recording the task failed: {e}")))?;
-    tracing::info!(task = %id, namespace = %namespace, user = %user.name, detached, "task recorded");
-
     let job = Job {
         app: Arc::clone(&app),
         permit: Some(permit),
@@ -317,24 +310,40 @@ async fn run_sql(
         store_results,
         encoder,
         query: Query {
-            namespace,
+            namespace: namespace.clone(),
             sql,
             init_commands: params.init_commands,
             parameters: bound,
             encoder,
         },
     };
+    // Recording and running happen in one blocking job that runs to its end even if this
+    // request is dropped (client gone): a recorded task always reaches an outcome.
+    let (recorded_tx, recorded_rx) = oneshot::channel::<Result<(), String>>();
+    let worker = tokio::task::spawn_blocking(move || {
+        let recorded = job.app.store.insert(task, store_results, now).map(|_| ());
+        let ok = recorded.is_ok();
+        let _ = recorded_tx.send(recorded);
+        ok.then(|| job.run())
+    });
+    match recorded_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return Err(ApiFailure::internal(format!(
+                "recording the task failed: {e}"
+            )));
+        }
+        Err(_) => return Err(ApiFailure::internal("the task recorder stopped")),
+    }
+    tracing::info!(task = %id, namespace = %namespace, user = %user.name, detached, "task recorded");
     if detached {
-        tokio::task::spawn_blocking(move || {
-            let _ = job.run();
-        });
         return Ok(with_task_id(StatusCode::NO_CONTENT.into_response(), &id));
     }
-    let outcome = tokio::task::spawn_blocking(move || job.run())
+    let outcome = worker
         .await
-        .map_err(|e| {
-            ApiFailure::internal(format!("the query worker failed: {e}")).with_task_id(&id)
-        })?;
+        .ok()
+        .flatten()
+        .ok_or_else(|| ApiFailure::internal("the query worker failed").with_task_id(&id))?;
     match outcome {
         Ok(Output::Rows(bytes)) => {
             let response = (
