@@ -1,5 +1,7 @@
 //! Authentication (API key, Basic) and namespace isolation between users.
 
+#![cfg(feature = "server")]
+
 mod server_common;
 
 use base64::Engine as _;

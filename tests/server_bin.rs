@@ -1,5 +1,7 @@
 //! The `tiledb-tasks-server` binary's fixed form: `--listen 127.0.0.1:0 --api-key KEY`.
 
+#![cfg(feature = "server")]
+
 use std::process::Stdio;
 use std::time::Duration;
 

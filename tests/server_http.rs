@@ -1,6 +1,8 @@
 //! HTTP behaviour: compression, unknown routes, wrong methods, body limits, malformed JSON,
 //! request ids.
 
+#![cfg(feature = "server")]
+
 mod server_common;
 
 use reqwest::{Client, StatusCode, header};

@@ -1,5 +1,7 @@
 //! Saturation (503), restart, graceful shutdown, kill (simulated crash) and startup errors.
 
+#![cfg(feature = "server")]
+
 mod server_common;
 
 use std::time::{Duration, Instant};

@@ -1,5 +1,7 @@
 //! `GET /v1/tasks`: pagination, every filter, ordering, and bad parameters.
 
+#![cfg(feature = "server")]
+
 mod server_common;
 
 use std::collections::BTreeSet;

@@ -1,5 +1,7 @@
 //! `GET /v1/task/{id}` and `GET /v1/task/{id}/result`: detached tasks, stored results, expiry.
 
+#![cfg(feature = "server")]
+
 mod server_common;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! `POST /v1/sql/{namespace}`: rows, statements, failures, parameters, init commands, the
 //! sandbox and the limits.
 
+#![cfg(feature = "server")]
+
 mod server_common;
 
 use std::time::Duration;

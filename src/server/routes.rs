@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{DefaultPredicate, Predicate as _, SizeAbove};
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
 
 use super::auth::User;
 use super::engine::{self, Encoder, Output, Query, QueryError};
@@ -63,9 +63,19 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
                     let route = route_of(req.uri().path());
-                    tracing::info_span!("request", method = %req.method(), route)
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        route,
+                        status = tracing::field::Empty,
+                    )
                 })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(|resp: &Response, latency: Duration, span: &Span| {
+                    let status = resp.status().as_u16();
+                    span.record("status", status);
+                    let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                    tracing::info!(parent: span, status, latency_us = micros, "answered");
+                }),
         )
         .with_state(state)
 }
