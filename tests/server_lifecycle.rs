@@ -307,3 +307,25 @@ async fn a_client_that_hangs_up_does_not_orphan_its_task() {
     let resp = h.get(&format!("/v1/task/{id}/result")).await;
     assert_eq!(resp.text().await.unwrap(), r#"[{"s":500}]"#);
 }
+
+#[tokio::test]
+async fn a_data_dir_serves_one_server_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Harness::start(persistent(dir.path())).await;
+    let id = first.submit_detached("local", "SELECT sleep(60000)").await;
+    first.wait_running(&id).await;
+
+    let err = LocalServer::start(persistent(dir.path()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServerError::DataDir { .. }), "{err:?}");
+    assert!(err.to_string().contains("another running server"), "{err}");
+    // The refused server did not touch the first one's running task.
+    assert_eq!(status_on_disk(dir.path(), &id), "RUNNING");
+    assert_eq!(first.task(&id).await.status, Some(ArrayTaskStatus::Running));
+
+    let Harness { server, .. } = first;
+    server.shutdown().await;
+    let second = Harness::start(persistent(dir.path())).await;
+    assert_eq!(second.task(&id).await.status, Some(ArrayTaskStatus::Failed));
+}

@@ -595,6 +595,8 @@ pub struct LocalServer {
     state: Arc<AppState>,
     switch: Arc<KillSwitch>,
     running: Option<Running>,
+    /// Held (open) for the server's lifetime; see [`lock_data_dir`].
+    lock: Option<std::sync::Mutex<rusqlite::Connection>>,
     tempdir: Option<tempfile::TempDir>,
 }
 
@@ -617,12 +619,16 @@ fn data_dir_error(path: &Path, e: impl fmt::Display) -> ServerError {
     }
 }
 
-/// Creates the data directory layout and opens the store. Blocking.
-fn prepare_storage(
-    configured: Option<PathBuf>,
-    now: DateTime<Utc>,
-) -> Result<(PathBuf, Option<tempfile::TempDir>, Store), ServerError> {
-    let (dir, tempdir) = match configured {
+/// The data directory, ready for a server: created (or a fresh temporary one), with its
+/// `namespaces/` directory, and locked for this server alone. Blocking.
+struct DataDir {
+    path: PathBuf,
+    tempdir: Option<tempfile::TempDir>,
+    lock: rusqlite::Connection,
+}
+
+fn prepare_data_dir(configured: Option<PathBuf>) -> Result<DataDir, ServerError> {
+    let (path, tempdir) = match configured {
         Some(dir) => {
             std::fs::create_dir_all(&dir).map_err(|e| data_dir_error(&dir, e))?;
             (dir, None)
@@ -635,10 +641,37 @@ fn prepare_storage(
             (tmp.path().to_path_buf(), Some(tmp))
         }
     };
-    let namespaces = dir.join("namespaces");
-    std::fs::create_dir_all(&namespaces).map_err(|e| data_dir_error(&dir, e))?;
-    let store = Store::open(&dir.join("tasks.sqlite"), now)?;
-    Ok((dir, tempdir, store))
+    std::fs::create_dir_all(path.join("namespaces")).map_err(|e| data_dir_error(&path, e))?;
+    let lock = lock_data_dir(&path)?;
+    Ok(DataDir {
+        path,
+        tempdir,
+        lock,
+    })
+}
+
+/// Takes an exclusive SQLite lock on `server.lock`, held until the returned connection closes.
+///
+/// Two servers on one directory would corrupt each other's view: the second one's start-up
+/// recovery would mark the first one's running tasks FAILED. SQLite's locks work across
+/// processes and between connections of one process alike, with no extra dependency.
+fn lock_data_dir(dir: &Path) -> Result<rusqlite::Connection, ServerError> {
+    let take = || -> rusqlite::Result<rusqlite::Connection> {
+        let conn = rusqlite::Connection::open(dir.join("server.lock"))?;
+        conn.busy_timeout(Duration::ZERO)?;
+        // In exclusive locking mode, the lock a write transaction takes is kept until close.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;")?;
+        Ok(conn)
+    };
+    take().map_err(|e| {
+        let reason = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
+            "another running server uses it".to_owned()
+        } else {
+            format!("cannot lock it: {e}")
+        };
+        data_dir_error(dir, reason)
+    })
 }
 
 impl LocalServer {
@@ -650,11 +683,12 @@ impl LocalServer {
         let clock = Clock::default();
         let now = clock.now();
         let configured = config.data_dir.clone();
-        let (data_dir, tempdir, store) =
-            tokio::task::spawn_blocking(move || prepare_storage(configured, now))
-                .await
-                .map_err(|e| ServerError::Config(format!("setup task failed: {e}")))??;
+        let dir = tokio::task::spawn_blocking(move || prepare_data_dir(configured))
+            .await
+            .map_err(|e| ServerError::Config(format!("setup task failed: {e}")))??;
 
+        // Bind before touching the store: a server that cannot listen must not recover (fail)
+        // tasks either.
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -673,6 +707,16 @@ impl LocalServer {
                  key can run SQL on this machine"
             );
         }
+
+        let store_path = dir.path.join("tasks.sqlite");
+        let store = tokio::task::spawn_blocking(move || Store::open(&store_path, now))
+            .await
+            .map_err(|e| ServerError::Config(format!("setup task failed: {e}")))??;
+        let DataDir {
+            path: data_dir,
+            tempdir,
+            lock,
+        } = dir;
 
         let stop = Arc::new(AtomicU8::new(engine::RUNNING));
         let state = Arc::new(AppState {
@@ -731,6 +775,7 @@ impl LocalServer {
                 serve,
                 purge,
             }),
+            lock: Some(std::sync::Mutex::new(lock)),
             tempdir,
         })
     }
@@ -831,7 +876,8 @@ impl Drop for LocalServer {
             let _ = running.signal.send(());
             running.purge.abort();
         }
-        // Delete a temporary data directory last, after serving stopped.
+        // Release the directory, then delete it if temporary, after serving stopped.
+        drop(self.lock.take());
         drop(self.tempdir.take());
     }
 }
