@@ -76,6 +76,12 @@
 //!   value counts as absent; a repeated single-valued parameter is a 400; unknown parameters are
 //!   ignored.
 //!
+//! # Data directory
+//!
+//! `tasks.sqlite` (tasks and stored results, WAL), `namespaces/NAME.sqlite` (one database per
+//! namespace) and `server.lock`, which one running server holds locked: a second server on the
+//! same directory is refused at start.
+//!
 //! # Safety
 //!
 //! Binds 127.0.0.1 by default (a warning is logged for other addresses), requires credentials on
@@ -214,6 +220,7 @@ impl ServerConfig {
 
     /// Keeps tasks, results and namespace databases in `dir` (created if missing), so they
     /// survive a restart. Without it, a temporary directory is used and deleted with the server.
+    /// One running server at a time may use a directory.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
         self
