@@ -17,7 +17,7 @@
 //! | --- | --- |
 //! | `POST /v1/sql/{namespace}` | 200 rows, 204 no columns or `dont_download_results`, 400/403/413/503 `Error` |
 //! | `GET /v1/task/{id}` | 200 `ArrayTask`, 404 when unknown or not visible to the caller |
-//! | `GET /v1/task/{id}/result` | 200 stored bytes, 202 while queued or running, 404 otherwise |
+//! | `GET /v1/task/{id}/result` | 200 stored bytes, 202 while a storing task is queued or running, 404 otherwise |
 //! | `GET /v1/tasks` | 200 `ArrayTaskData` with `pagination_metadata` |
 //!
 //! Every answer carries `X-Request-Id`; every SQL answer given after the task was recorded carries
@@ -85,7 +85,7 @@
 //! # Safety
 //!
 //! Binds 127.0.0.1 by default (a warning is logged for other addresses), requires credentials on
-//! every route, isolates namespaces (one SQLite file each, `ATTACH` refused), refuses extension
+//! every v1 route (unknown routes answer 404 to anyone), isolates namespaces (one SQLite file each, `ATTACH` refused), refuses extension
 //! loading, `VACUUM` and PRAGMAs outside a read-only allowlist, and bounds query time, result
 //! size, body size and concurrency. API keys and passwords never appear in logs, `Debug` output or
 //! error messages.
