@@ -64,5 +64,45 @@ async fn binary_prints_its_address_first_and_serves_the_given_key() {
         .unwrap();
     assert_eq!(resp.status(), 401);
 
+    // A later line names the data directory (a temporary one here).
+    let mut data_dir = None;
+    for _ in 0..5 {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the banner is printed promptly")
+            .unwrap()
+            .expect("a banner line");
+        if let Some(dir) = line.split("data dir: ").nth(1) {
+            data_dir = Some(std::path::PathBuf::from(dir));
+            break;
+        }
+    }
+    let data_dir = data_dir.expect("the data directory is printed");
+    assert!(data_dir.exists());
+
+    stop(&mut child).await;
+    // A graceful stop deletes the temporary data directory.
+    assert!(!data_dir.exists(), "{} was left behind", data_dir.display());
+}
+
+/// SIGTERM, then a clean exit (graceful shutdown) within a bounded time.
+#[cfg(unix)]
+async fn stop(child: &mut tokio::process::Child) {
+    let pid = child.id().expect("still running").to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[cfg(not(unix))]
+async fn stop(child: &mut tokio::process::Child) {
     child.kill().await.unwrap();
 }
