@@ -329,3 +329,13 @@ async fn a_data_dir_serves_one_server_at_a_time() {
     let second = Harness::start(persistent(dir.path())).await;
     assert_eq!(second.task(&id).await.status, Some(ArrayTaskStatus::Failed));
 }
+
+#[test]
+fn server_types_can_be_shared_across_tasks() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<LocalServer>();
+    shareable::<ServerConfig>();
+    shareable::<ServerError>();
+    fn error<E: std::error::Error>() {}
+    error::<ServerError>();
+}
