@@ -14,6 +14,10 @@ pub mod model;
 pub mod policy;
 mod result;
 pub mod rows;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "server")]
+mod local;
 mod task;
 mod task_id;
 mod transport;
