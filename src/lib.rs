@@ -10,14 +10,14 @@ mod client;
 pub mod error;
 pub mod lenient;
 pub mod list;
+#[cfg(feature = "server")]
+mod local;
 pub mod model;
 pub mod policy;
 mod result;
 pub mod rows;
 #[cfg(feature = "server")]
 pub mod server;
-#[cfg(feature = "server")]
-mod local;
 mod task;
 mod task_id;
 mod transport;

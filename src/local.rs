@@ -11,7 +11,9 @@ impl LocalServer {
     /// A client builder pointed at this server with its default user's key; refine it (policies,
     /// clock) before building.
     pub fn client_builder(&self) -> ClientBuilder {
-        Client::builder().host(self.base_url()).api_key(self.api_key())
+        Client::builder()
+            .host(self.base_url())
+            .api_key(self.api_key())
     }
 
     /// A client for this server, with default settings.
