@@ -207,7 +207,9 @@ pub struct TransportError {
 impl TransportError {
     fn is_transient(&self) -> bool {
         let e = &self.source;
-        e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+        // A body that failed while being read whole (reset, cut short) is reported by reqwest as a
+        // decode error, not a body error; the transport retries it like any other.
+        e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() || e.is_decode()
     }
 }
 
