@@ -236,16 +236,22 @@ impl DecodeError {
         body: &[u8],
         task_id: Option<&TaskId>,
     ) -> Result<T> {
-        let de = &mut serde_json::Deserializer::from_slice(body);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let decode_error = |path: String, message: String| {
             Error::Decode(Box::new(DecodeError {
                 what: what.to_owned(),
-                path: e.path().to_string(),
-                message: e.inner().to_string(),
+                path,
+                message,
                 snippet: snippet(body),
                 task_id: task_id.cloned(),
             }))
-        })
+        };
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let value = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| decode_error(e.path().to_string(), e.inner().to_string()))?;
+        // Whatever follows the value must be whitespace: `[1][2]` is not the rows `[1]`.
+        de.end()
+            .map_err(|e| decode_error(".".to_owned(), e.to_string()))?;
+        Ok(value)
     }
 }
 
