@@ -66,6 +66,12 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
         self.rows
     }
 
+    /// How many bytes the decoder holds between chunks: those of the row being read, so never more
+    /// than the largest row, however long the result.
+    pub fn buffered(&self) -> usize {
+        self.row.len()
+    }
+
     fn syntax(&self, at: u64, what: &str, near: &[u8]) -> Error {
         Error::Decode(Box::new(DecodeError {
             what: "JSON rows".into(),
