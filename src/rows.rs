@@ -108,6 +108,11 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < chunk.len() {
+            if matches!(out.last(), Some(Err(_))) {
+                // A row that did not decode ends the input, as a syntax error does.
+                self.state = State::Done;
+                return out;
+            }
             let b = chunk[i];
             let at = self.offset + i as u64;
             match self.state {
@@ -204,6 +209,9 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                 }
             }
             i += 1;
+        }
+        if matches!(out.last(), Some(Err(_))) {
+            self.state = State::Done;
         }
         self.offset += chunk.len() as u64;
         out
