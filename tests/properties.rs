@@ -651,3 +651,22 @@ proptest! {
         }
     }
 }
+
+/// The inputs these properties found, kept as plain tests so they run every time.
+#[test]
+fn inputs_the_properties_found_stay_fixed() {
+    // A row that does not decode ends the input: nothing after it (was: `[1]` decoded after it).
+    let mut d = JsonRowDecoder::<Value>::new(None);
+    let out = d.push(b"[\x0e,1,2]");
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(matches!(out[0], Err(Error::Decode(_))));
+    // Form feed is not JSON whitespace (was: accepted by the row stream, refused by serde_json).
+    for body in [b"\x0c[1]".as_slice(), b"[1\x0c]", b"[1]\x0c", b"[\x0c1]"] {
+        let decoded = decode_chunked(body, &[]);
+        assert!(decoded.error.is_some(), "{body:?}: {decoded:?}");
+        assert!(serde_json::from_slice::<Vec<Value>>(body).is_err());
+    }
+    // A float32 bound beyond f32's range (was: silently +inf, which serializes as null).
+    assert!(serde_json::from_value::<DomainArray>(json!({"float32": [1e300]})).is_err());
+    assert!(serde_json::from_value::<DomainArray>(json!({"float32": [-1e39]})).is_err());
+}
