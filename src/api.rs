@@ -94,6 +94,19 @@ pub(crate) fn check_segment(argument: &'static str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// The reply of a route whose only success is 200: an error status becomes its
+/// [`ApiError`](crate::ApiError), and another 2xx (a 202 "still working", a 204 without a body) is a protocol
+/// error, never read as the answer (an empty page would end a listing early).
+async fn only_200(reply: Reply, route: &str) -> Result<Reply> {
+    match reply.status {
+        StatusCode::OK => Ok(reply),
+        s if s.is_success() => Err(Error::Protocol(format!(
+            "{route} answered {s}, which the route does not define; only 200 carries its answer"
+        ))),
+        _ => Err(reply.into_api_error().await),
+    }
+}
+
 impl TasksApi {
     pub(crate) fn new(client: Client) -> Self {
         TasksApi { client }
@@ -161,10 +174,11 @@ impl TasksApi {
         check_segment("task id", id.as_str())?;
         let mut req = Req::get("/v1/task/{id}", vec!["task".into(), id.as_str().into()]);
         req.task_id = Some(id.clone());
-        let reply = self.client.transport().send(&req).await?;
-        if !reply.status.is_success() {
-            return Err(reply.into_api_error().await);
-        }
+        let reply = only_200(
+            self.client.transport().send(&req).await?,
+            "GET /v1/task/{id}",
+        )
+        .await?;
         let body = reply.bytes().await?;
         DecodeError::json("ArrayTask", &body, Some(&id))
     }
@@ -222,10 +236,7 @@ impl TasksApi {
     pub async fn tasks_get(&self, query: &TasksQuery) -> Result<ArrayTaskData> {
         let mut req = Req::get("/v1/tasks", vec!["tasks".into()]);
         req.query = query.to_pairs()?;
-        let reply = self.client.transport().send(&req).await?;
-        if !reply.status.is_success() {
-            return Err(reply.into_api_error().await);
-        }
+        let reply = only_200(self.client.transport().send(&req).await?, "GET /v1/tasks").await?;
         let body = reply.bytes().await?;
         DecodeError::json("ArrayTaskData", &body, None)
     }

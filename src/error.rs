@@ -207,7 +207,9 @@ pub struct TransportError {
 impl TransportError {
     fn is_transient(&self) -> bool {
         let e = &self.source;
-        e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+        // A body that failed while being read whole (reset, cut short) is reported by reqwest as a
+        // decode error, not a body error; the transport retries it like any other.
+        e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() || e.is_decode()
     }
 }
 
@@ -234,16 +236,22 @@ impl DecodeError {
         body: &[u8],
         task_id: Option<&TaskId>,
     ) -> Result<T> {
-        let de = &mut serde_json::Deserializer::from_slice(body);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let decode_error = |path: String, message: String| {
             Error::Decode(Box::new(DecodeError {
                 what: what.to_owned(),
-                path: e.path().to_string(),
-                message: e.inner().to_string(),
+                path,
+                message,
                 snippet: snippet(body),
                 task_id: task_id.cloned(),
             }))
-        })
+        };
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let value = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| decode_error(e.path().to_string(), e.inner().to_string()))?;
+        // Whatever follows the value must be whitespace: `[1][2]` is not the rows `[1]`.
+        de.end()
+            .map_err(|e| decode_error(".".to_owned(), e.to_string()))?;
+        Ok(value)
     }
 }
 

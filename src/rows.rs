@@ -8,6 +8,12 @@ use serde::de::DeserializeOwned;
 use crate::error::{DecodeError, Error, Result, snippet};
 use crate::task_id::TaskId;
 
+/// JSON's whitespace: space, tab, line feed, carriage return. (Not form feed, which
+/// `u8::is_ascii_whitespace` also counts: serde_json refuses it, and so must the row stream.)
+fn is_json_whitespace(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
 /// Where the scanner stands in `[ row, row, … ]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -66,6 +72,12 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
         self.rows
     }
 
+    /// How many bytes the decoder holds between chunks: those of the row being read, so never more
+    /// than the largest row, however long the result.
+    pub fn buffered(&self) -> usize {
+        self.row.len()
+    }
+
     fn syntax(&self, at: u64, what: &str, near: &[u8]) -> Error {
         Error::Decode(Box::new(DecodeError {
             what: "JSON rows".into(),
@@ -102,12 +114,17 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < chunk.len() {
+            if matches!(out.last(), Some(Err(_))) {
+                // A row that did not decode ends the input, as a syntax error does.
+                self.state = State::Done;
+                return out;
+            }
             let b = chunk[i];
             let at = self.offset + i as u64;
             match self.state {
                 State::Start => match b {
                     b'[' => self.state = State::BeforeRow { first: true },
-                    b if b.is_ascii_whitespace() => {}
+                    b if is_json_whitespace(b) => {}
                     // A UTF-8 byte order mark is tolerated.
                     0xEF | 0xBB | 0xBF if at < 3 => {}
                     _ => {
@@ -121,7 +138,7 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                     }
                 },
                 State::BeforeRow { first } => match b {
-                    b if b.is_ascii_whitespace() => {}
+                    b if is_json_whitespace(b) => {}
                     b']' if first => self.state = State::Done,
                     b']' | b',' => {
                         out.push(Err(self.syntax(at, "expected a row", &chunk[i..])));
@@ -139,7 +156,7 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                 },
                 State::InRow => {
                     if self.scalar {
-                        if b == b',' || b == b']' || b.is_ascii_whitespace() {
+                        if b == b',' || b == b']' || is_json_whitespace(b) {
                             self.finish_row(&mut out);
                             continue; // the AfterRow state consumes the delimiter
                         }
@@ -173,7 +190,7 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                     }
                 }
                 State::AfterRow => match b {
-                    b if b.is_ascii_whitespace() => {}
+                    b if is_json_whitespace(b) => {}
                     b',' => self.state = State::BeforeRow { first: false },
                     b']' => self.state = State::Done,
                     _ => {
@@ -187,7 +204,7 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                     }
                 },
                 State::Done => {
-                    if !b.is_ascii_whitespace() {
+                    if !is_json_whitespace(b) {
                         out.push(Err(self.syntax(
                             at,
                             "unexpected data after the array",
@@ -198,6 +215,9 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                 }
             }
             i += 1;
+        }
+        if matches!(out.last(), Some(Err(_))) {
+            self.state = State::Done;
         }
         self.offset += chunk.len() as u64;
         out

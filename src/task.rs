@@ -15,7 +15,7 @@ use tracing::{Instrument as _, field};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
-use crate::model::{ArrayTask, ResultFormat, SqlParameters};
+use crate::model::{ArrayTask, ResultFormat, SqlParameters, TASK_ID_HEADER};
 use crate::policy::{Clock, PollPolicy};
 use crate::result::{ResultStream, SqlResult};
 use crate::task_id::TaskId;
@@ -354,7 +354,15 @@ impl TaskHandle {
                     }
                     s if s.is_success() => match (task_id, self.mode) {
                         (Some(id), Mode::Stored) => (id, expected),
-                        (task_id, _) => {
+                        (None, Mode::Stored) => {
+                            // The rows are stored under a task nobody named: an empty result here
+                            // would be a silently lost one.
+                            return Err(Error::Protocol(format!(
+                                "the submission answered {s} without a task id \
+                                 ({TASK_ID_HEADER}), so its stored result cannot be fetched"
+                            )));
+                        }
+                        (task_id, Mode::Inline) => {
                             // Inline, and nothing to return (a statement without rows).
                             return SqlResult::new(
                                 task_id,

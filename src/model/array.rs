@@ -280,7 +280,7 @@ pub struct DomainArray {
     /// `float32` bounds.
     #[serde(
         default,
-        deserialize_with = "de::null_default",
+        deserialize_with = "de::f32_list",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub float32: Vec<f32>,

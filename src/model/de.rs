@@ -63,3 +63,22 @@ where
 {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
+
+/// A list of `f32` from JSON numbers or `null`. A number beyond `f32`'s range is an error: cast, it
+/// would become an infinity, which JSON cannot carry (it serializes as `null`), so the bound would be
+/// silently lost.
+pub(crate) fn f32_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f32>, D::Error> {
+    null_default::<D, Vec<f64>>(d)?
+        .into_iter()
+        .map(|v| {
+            let f = v as f32;
+            if f.is_finite() {
+                Ok(f)
+            } else {
+                Err(de::Error::custom(format!(
+                    "{v} is out of range for a float32"
+                )))
+            }
+        })
+        .collect()
+}
