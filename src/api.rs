@@ -18,6 +18,8 @@ use crate::transport::{Kind, Reply, Req};
 #[derive(Debug, Clone)]
 pub struct TasksApi {
     client: Client,
+    /// When set, no request outlives it and no retry starts after it.
+    deadline: Option<std::time::Instant>,
 }
 
 /// The answer to `POST /v1/sql/{namespace}`.
@@ -109,7 +111,22 @@ async fn only_200(reply: Reply, route: &str) -> Result<Reply> {
 
 impl TasksApi {
     pub(crate) fn new(client: Client) -> Self {
-        TasksApi { client }
+        TasksApi {
+            client,
+            deadline: None,
+        }
+    }
+
+    /// The same calls, bounded by `deadline` (on the client's clock).
+    pub(crate) fn with_deadline(mut self, deadline: Option<std::time::Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    fn request(&self, route: &'static str, segments: Vec<String>) -> Req {
+        let mut req = Req::get(route, segments);
+        req.deadline = self.deadline;
+        req
     }
 
     /// `POST /v1/sql/{namespace}` (`runSQL`): runs `params` in `namespace`.
@@ -159,7 +176,7 @@ impl TasksApi {
         }
         let body = serde_json::to_vec(params)
             .map_err(|e| Error::invalid("params", format!("cannot be serialized: {e}")))?;
-        let mut req = Req::get("/v1/sql/{namespace}", vec!["sql".into(), namespace.into()]);
+        let mut req = self.request("/v1/sql/{namespace}", vec!["sql".into(), namespace.into()]);
         req.method = Method::POST;
         req.kind = Kind::Submit;
         req.body = Some(Bytes::from(body));
@@ -172,7 +189,7 @@ impl TasksApi {
     pub async fn task_id_get(&self, id: impl Into<TaskId>) -> Result<ArrayTask> {
         let id = id.into();
         check_segment("task id", id.as_str())?;
-        let mut req = Req::get("/v1/task/{id}", vec!["task".into(), id.as_str().into()]);
+        let mut req = self.request("/v1/task/{id}", vec!["task".into(), id.as_str().into()]);
         req.task_id = Some(id.clone());
         let reply = only_200(
             self.client.transport().send(&req).await?,
@@ -218,7 +235,7 @@ impl TasksApi {
         stream: bool,
     ) -> Result<Reply> {
         check_segment("task id", id.as_str())?;
-        let mut req = Req::get(
+        let mut req = self.request(
             "/v1/task/{id}/result",
             vec!["task".into(), id.as_str().into(), "result".into()],
         );
@@ -234,7 +251,7 @@ impl TasksApi {
     /// `GET /v1/tasks`: one page of tasks matching `query`. For every page as a stream, see
     /// [`Client::tasks`].
     pub async fn tasks_get(&self, query: &TasksQuery) -> Result<ArrayTaskData> {
-        let mut req = Req::get("/v1/tasks", vec!["tasks".into()]);
+        let mut req = self.request("/v1/tasks", vec!["tasks".into()]);
         req.query = query.to_pairs()?;
         let reply = only_200(self.client.transport().send(&req).await?, "GET /v1/tasks").await?;
         let body = reply.bytes().await?;

@@ -266,6 +266,11 @@ impl ClientBuilder {
                 "the API key is empty or has characters a header cannot carry".into(),
             ));
         }
+        let timeout = if self.http.is_some() {
+            None
+        } else {
+            self.timeout
+        };
         let http = match self.http {
             Some(h) => h,
             None => {
@@ -291,6 +296,7 @@ impl ClientBuilder {
                     clock: self.clock,
                     user_agent,
                     accept_encoding,
+                    timeout,
                 },
                 poll: self.poll,
             }),

@@ -289,7 +289,7 @@ impl TaskHandle {
     }
 
     async fn flow(self, w: &mut Waiter) -> Result<Fetched> {
-        let api = self.client.api();
+        let api = self.client.api().with_deadline(w.deadline());
         let ae = self.accept_encoding.as_deref();
         let (task_id, expected) = match self.start {
             Start::Resume(id) => {
@@ -430,6 +430,10 @@ impl Waiter {
 
     fn elapsed(&self) -> Duration {
         self.clock.now().saturating_duration_since(self.started)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.policy.get_deadline().map(|d| self.started + d)
     }
 
     fn remaining(&self) -> Option<Duration> {

@@ -2,7 +2,7 @@
 //! tracing span per HTTP attempt.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -22,6 +22,10 @@ const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
 /// The most redirects one attempt follows.
 pub(crate) const MAX_REDIRECTS: usize = 10;
+
+/// The least time an attempt is given, even at its deadline: enough for one round trip, so the
+/// final poll a deadline allows can still be answered.
+const MIN_ATTEMPT_TIME: Duration = Duration::from_secs(1);
 
 /// Whether a request may be repeated freely (a GET) or creates a task (the SQL POST).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +48,9 @@ pub(crate) struct Req {
     pub(crate) kind: Kind,
     pub(crate) task_id: Option<TaskId>,
     pub(crate) timeout: Option<Duration>,
+    /// When the caller stops waiting (on the client's clock): no attempt outlives it, and no retry
+    /// starts after it.
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl Req {
@@ -58,6 +65,7 @@ impl Req {
             kind: Kind::Read,
             task_id: None,
             timeout: None,
+            deadline: None,
         }
     }
 }
@@ -73,6 +81,8 @@ pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) task_id: Option<TaskId>,
+    /// The method of the request that got this reply (after redirects).
+    pub(crate) method: Method,
     pub(crate) body: Body,
 }
 
@@ -96,7 +106,7 @@ impl Reply {
                 let url = r.url().clone();
                 r.bytes()
                     .await
-                    .map_err(|e| transport_error(&Method::GET, &url, self.task_id.clone(), e))
+                    .map_err(|e| transport_error(&self.method, &url, self.task_id.clone(), e))
             }
         }
     }
@@ -171,16 +181,51 @@ pub(crate) struct Transport {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) user_agent: HeaderValue,
     pub(crate) accept_encoding: Option<HeaderValue>,
+    /// The client's per-attempt time limit, when this crate built the HTTP client (a caller's own
+    /// client keeps its own, unknown here).
+    pub(crate) timeout: Option<Duration>,
 }
 
-/// What one attempt produced, before the retry decision.
-enum Attempt {
-    Reply(Reply),
-    Failed {
-        error: Error,
-        connect: bool,
-        timeout: bool,
-    },
+/// Why one attempt got no usable reply, before the retry decision.
+struct Failure {
+    error: Error,
+    /// No connection was made: the request was certainly not processed.
+    connect: bool,
+    timeout: bool,
+    /// Retrying cannot help (a redirect loop, an unusable `Location`).
+    fatal: bool,
+}
+
+impl Failure {
+    fn new(error: Error, connect: bool, timeout: bool) -> Self {
+        Failure {
+            error,
+            connect,
+            timeout,
+            fatal: false,
+        }
+    }
+
+    fn fatal(error: Error) -> Self {
+        Failure {
+            error,
+            connect: false,
+            timeout: false,
+            fatal: true,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.timeout {
+            "timeout"
+        } else if self.connect {
+            "connect"
+        } else if self.fatal {
+            "redirect"
+        } else {
+            "transport"
+        }
+    }
 }
 
 impl Transport {
@@ -226,14 +271,14 @@ impl Transport {
                 http.request.resend_count = attempt - 1,
                 http.response.status_code = field::Empty,
                 error.type = field::Empty,
-                tiledb.task_id = req.task_id.as_ref().map(|t| t.as_str()),
+                tiledb.task_id = field::Empty,
             );
             let result = self
                 .attempt(req, url, stream_success)
                 .instrument(span.clone())
                 .await;
-            let (outcome, retry_after) = match &result {
-                Attempt::Reply(reply) => {
+            let (status, retry_after, connect, timeout) = match &result {
+                Ok(reply) => {
                     if let Some(id) = &reply.task_id {
                         span.record("tiledb.task_id", id.as_str());
                     }
@@ -242,64 +287,52 @@ impl Transport {
                         span.record("error.type", reply.status.as_str());
                     }
                     if reply.status.is_success() || reply.status.is_redirection() {
-                        return match result {
-                            Attempt::Reply(r) => Ok(r),
-                            Attempt::Failed { error, .. } => Err(error),
-                        };
+                        return result.map_err(|f| f.error);
                     }
                     (
-                        AttemptOutcome {
-                            method: req.method.to_string(),
-                            is_submission: req.kind == Kind::Submit,
-                            status: Some(reply.status.as_u16()),
-                            connect_error: false,
-                            timeout: false,
-                            attempt,
-                        },
+                        Some(reply.status.as_u16()),
                         reply.retry_after(),
+                        false,
+                        false,
                     )
                 }
-                Attempt::Failed {
-                    error,
-                    connect,
-                    timeout,
-                } => {
-                    span.record(
-                        "error.type",
-                        if *timeout {
-                            "timeout"
-                        } else if *connect {
-                            "connect"
-                        } else {
-                            "transport"
-                        },
-                    );
-                    let _ = error;
-                    (
-                        AttemptOutcome {
-                            method: req.method.to_string(),
-                            is_submission: req.kind == Kind::Submit,
-                            status: None,
-                            connect_error: *connect,
-                            timeout: *timeout,
-                            attempt,
-                        },
-                        None,
-                    )
+                Err(f) => {
+                    if let Some(id) = &req.task_id {
+                        span.record("tiledb.task_id", id.as_str());
+                    }
+                    span.record("error.type", f.kind());
+                    if f.fatal {
+                        return result.map_err(|f| f.error);
+                    }
+                    (None, None, f.connect, f.timeout)
                 }
             };
+            let outcome = AttemptOutcome {
+                method: req.method.to_string(),
+                is_submission: req.kind == Kind::Submit,
+                status,
+                connect_error: connect,
+                timeout,
+                attempt,
+            };
             if attempt >= max || !self.retry.should_retry(&outcome) {
-                return match result {
-                    Attempt::Reply(r) => Ok(r),
-                    Attempt::Failed { error, .. } => Err(error),
-                };
+                return result.map_err(|f| f.error);
             }
-            let delay = schedule.next_delay(retry_after);
+            let mut delay = schedule.next_delay(retry_after);
+            if let Some(deadline) = req.deadline {
+                // A retry that could only start after the caller's deadline is not made.
+                let left = deadline.saturating_duration_since(self.clock.now());
+                if left <= delay {
+                    tracing::warn!(parent: &span, attempt, "not retrying: the deadline comes first");
+                    return result.map_err(|f| f.error);
+                }
+                delay = delay.min(left);
+            }
             tracing::warn!(
                 parent: &span,
                 attempt,
                 max_attempts = max,
-                status = outcome.status,
+                status,
                 delay_ms = delay.as_millis() as u64,
                 retry_after = retry_after.is_some(),
                 "retrying {} {}",
@@ -311,11 +344,18 @@ impl Transport {
     }
 
     /// One attempt: the request, the redirects it meets, and the body.
-    async fn attempt(&self, req: &Req, first_url: Url, stream_success: bool) -> Attempt {
+    async fn attempt(
+        &self,
+        req: &Req,
+        first_url: Url,
+        stream_success: bool,
+    ) -> std::result::Result<Reply, Failure> {
         let mut url = first_url;
         let mut method = req.method.clone();
         let mut body = req.body.clone();
         let mut hops = 0usize;
+        // A task id named on the way (a 303 after the POST created the task) is kept.
+        let mut task_id = req.task_id.clone();
         loop {
             let trusted = same_origin(&url, &self.base);
             let mut rb = self.http.request(method.clone(), url.clone());
@@ -337,34 +377,29 @@ impl Transport {
                     .header(header::CONTENT_TYPE, "application/json")
                     .body(b.clone());
             }
-            if let Some(t) = req.timeout {
+            if let Some(t) = self.attempt_timeout(req) {
                 rb = rb.timeout(t);
             }
             let response = match rb.send().await {
                 Ok(r) => r,
                 Err(e) => {
-                    let connect = e.is_connect();
-                    let timeout = e.is_timeout();
-                    return Attempt::Failed {
-                        error: transport_error(&method, &url, req.task_id.clone(), e),
-                        connect,
-                        timeout,
-                    };
+                    let (connect, timeout) = (e.is_connect(), e.is_timeout());
+                    let error = transport_error(&method, &url, task_id, e);
+                    return Err(Failure::new(error, connect, timeout));
                 }
             };
             let status = response.status();
+            if let Some(id) = task_id_of(response.headers()) {
+                task_id = Some(id);
+            }
             if status.is_redirection()
                 && let Some(location) = response.headers().get(header::LOCATION)
             {
                 hops += 1;
                 if hops > MAX_REDIRECTS {
-                    return Attempt::Failed {
-                        error: Error::Redirect(format!(
-                            "more than {MAX_REDIRECTS} redirects, last to {url}"
-                        )),
-                        connect: false,
-                        timeout: false,
-                    };
+                    return Err(Failure::fatal(Error::Redirect(format!(
+                        "more than {MAX_REDIRECTS} redirects, last to {url}"
+                    ))));
                 }
                 let next = location
                     .to_str()
@@ -372,13 +407,9 @@ impl Transport {
                     .and_then(|l| url.join(l).ok())
                     .filter(|u| matches!(u.scheme(), "http" | "https"));
                 let Some(next) = next else {
-                    return Attempt::Failed {
-                        error: Error::Redirect(format!(
-                            "{status} from {url} with an unusable Location"
-                        )),
-                        connect: false,
-                        timeout: false,
-                    };
+                    return Err(Failure::fatal(Error::Redirect(format!(
+                        "{status} from {url} with an unusable Location"
+                    ))));
                 };
                 if !same_origin(&next, &self.base) {
                     tracing::warn!(
@@ -400,36 +431,40 @@ impl Transport {
                 continue;
             }
             let headers = response.headers().clone();
-            let task_id = task_id_of(&headers).or_else(|| req.task_id.clone());
-            if status.is_success() && stream_success {
-                return Attempt::Reply(Reply {
-                    status,
-                    headers,
-                    task_id,
-                    body: Body::Streaming(response),
-                });
-            }
-            let body = if status.is_success() {
+            let body = if status.is_success() && stream_success {
+                Body::Streaming(response)
+            } else if status.is_success() {
                 match response.bytes().await {
-                    Ok(b) => b,
+                    Ok(b) => Body::Full(b),
                     Err(e) => {
                         let timeout = e.is_timeout();
-                        return Attempt::Failed {
-                            error: transport_error(&method, &url, task_id, e),
-                            connect: false,
-                            timeout,
-                        };
+                        let error = transport_error(&method, &url, task_id, e);
+                        return Err(Failure::new(error, false, timeout));
                     }
                 }
             } else {
-                read_limited(response, ERROR_BODY_LIMIT).await
+                Body::Full(read_limited(response, ERROR_BODY_LIMIT).await)
             };
-            return Attempt::Reply(Reply {
+            return Ok(Reply {
                 status,
                 headers,
                 task_id,
-                body: Body::Full(body),
+                method,
+                body,
             });
+        }
+    }
+
+    /// The time limit of one attempt: the request's own, clamped to what is left of its deadline.
+    fn attempt_timeout(&self, req: &Req) -> Option<Duration> {
+        let left = req
+            .deadline
+            .map(|d| d.saturating_duration_since(self.clock.now()));
+        match (req.timeout.or(self.timeout), left) {
+            (Some(t), Some(l)) => Some(t.min(l).max(MIN_ATTEMPT_TIME)),
+            (Some(t), None) => Some(t),
+            (None, Some(l)) => Some(l.max(MIN_ATTEMPT_TIME)),
+            (None, None) => None,
         }
     }
 

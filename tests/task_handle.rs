@@ -496,3 +496,30 @@ fn handles_futures_and_streams_are_send_and_static() {
     assert_send_static(&c.tasks().stream());
     assert_send_static(&c);
 }
+
+#[tokio::test]
+async fn a_silent_server_cannot_hold_a_wait_past_its_deadline() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = listener.accept().await {
+            held.push(sock);
+        }
+    });
+    // No client-level timeout at all: only the wait's deadline bounds each attempt and its retries.
+    let c = Client::builder()
+        .host(format!("http://{addr}"))
+        .api_key(KEY)
+        .timeout(None)
+        .build()
+        .unwrap();
+    let wait = c.task(ID).deadline(Duration::from_secs(1));
+    let e = tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("the wait ended by itself")
+        .unwrap_err();
+    assert!(matches!(e, Error::Transport(_)), "{e:?}");
+    assert_eq!(e.task_id().unwrap().as_str(), ID);
+}
