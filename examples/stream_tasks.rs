@@ -4,7 +4,7 @@
 //! ```sh
 //! # Against TileDB Cloud (TILEDB_REST_TOKEN, TILEDB_REST_HOST, ~/.tiledb/cloud.json):
 //! TILEDB_REST_TOKEN=... cargo run --example stream_tasks -- my-namespace
-//! # With no account: a few fake pages from an in-process mock server.
+//! # With no account: a few queries on the embedded local server, then the listing.
 //! cargo run --example stream_tasks
 //! ```
 
@@ -12,38 +12,48 @@ use std::collections::BTreeMap;
 
 use chrono::{Duration, Utc};
 use futures::TryStreamExt as _;
+use tiledb_cloud_tasks::model::SqlParameters;
+use tiledb_cloud_tasks::server::{LocalServer, ServerConfig};
 use tiledb_cloud_tasks::{Client, Error, TaskOrder};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let namespace = std::env::args().nth(1);
 
-    // Keep the mock server alive for as long as the client talks to it.
-    let (client, _mock) = if std::env::var_os("TILEDB_REST_TOKEN").is_some() {
+    // Keep the local server alive for as long as the client talks to it.
+    let (client, namespace, _server) = if std::env::var_os("TILEDB_REST_TOKEN").is_some() {
         let client = Client::from_env()?;
         println!("Listing tasks from {}", client.base_url());
-        (client, None)
+        (client, namespace, None)
     } else {
-        // TODO(LocalServer): once `tiledb_cloud_tasks::server::LocalServer` is merged, serve these
-        // tasks from it instead of from a wiremock mock (a dev-dependency, which examples may use).
-        let mock = fake::start().await;
+        let server = LocalServer::start(ServerConfig::new()).await?;
+        let client = server.client()?;
+        let ns = server.namespace().to_owned();
         println!(
-            "TILEDB_REST_TOKEN is not set: listing {} fake tasks from a local mock server at {}",
-            fake::TASKS,
-            mock.uri()
+            "TILEDB_REST_TOKEN is not set: running a few queries on a local Tasks server at {}",
+            server.base_url()
         );
-        let client = Client::builder()
-            .host(mock.uri())
-            .api_key("not-a-real-key")
-            .build()?;
-        (client, Some(mock))
+        client.run_sql(&ns, "CREATE TABLE t (a INTEGER)").await?;
+        for i in 0..12 {
+            client
+                .run_sql(
+                    &ns,
+                    SqlParameters::query("INSERT INTO t VALUES (?)").parameter(i),
+                )
+                .await?;
+        }
+        for _ in 0..3 {
+            // These fail (no such table), and are listed as FAILED.
+            let _ = client.run_sql(&ns, "SELECT * FROM missing").await;
+        }
+        (client, Some(ns), Some(server))
     };
 
     let mut list = client
         .tasks()
         .start(Utc::now() - Duration::days(7))
         .order_by(TaskOrder::StartTime)
-        .per_page(100)
+        .per_page(5)
         .prefetch(2);
     if let Some(ns) = &namespace {
         list = list.namespace(ns);
@@ -89,63 +99,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("total cost: ${total_cost:.4}");
     Ok(())
-}
-
-/// A few pages of made-up tasks, served by wiremock the way `GET /v1/tasks` answers.
-mod fake {
-    use serde_json::{Value, json};
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
-
-    pub const TASKS: u64 = 23;
-    const STATUSES: [&str; 5] = ["COMPLETED", "COMPLETED", "FAILED", "RUNNING", "QUEUED"];
-
-    struct Pages;
-
-    impl Respond for Pages {
-        fn respond(&self, req: &Request) -> ResponseTemplate {
-            let param = |k: &str| {
-                req.url
-                    .query_pairs()
-                    .find(|(key, _)| key == k)
-                    .and_then(|(_, v)| v.parse::<u64>().ok())
-            };
-            let page = param("page").unwrap_or(1).max(1);
-            // Small pages on purpose, so that the listing spans several of them.
-            let per_page = param("per_page").unwrap_or(100).clamp(1, 5);
-            let first = (page - 1) * per_page;
-            let tasks: Vec<Value> = (first..TASKS.min(first + per_page)).map(task).collect();
-            ResponseTemplate::new(200).set_body_json(json!({
-                "array_tasks": tasks,
-                "pagination_metadata": {
-                    "page": page,
-                    "per_page": per_page,
-                    "total_pages": TASKS.div_ceil(per_page),
-                    "total_items": TASKS,
-                }
-            }))
-        }
-    }
-
-    fn task(i: u64) -> Value {
-        json!({
-            "id": format!("00000000-0000-4000-8000-{i:012}"),
-            "name": format!("nightly-{i}"),
-            "namespace": "demo",
-            "type": "SQL",
-            "status": STATUSES[(i % STATUSES.len() as u64) as usize],
-            "sql_query": "SELECT count(*) FROM t",
-            "cost": 0.0125 * (i % 4 + 1) as f64,
-        })
-    }
-
-    pub async fn start() -> MockServer {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/v1/tasks"))
-            .respond_with(Pages)
-            .mount(&server)
-            .await;
-        server
-    }
 }
