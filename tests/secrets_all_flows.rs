@@ -16,8 +16,7 @@ mod common;
 mod fault_server;
 
 use std::fmt::{Debug, Display};
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -28,7 +27,7 @@ use tiledb_cloud_tasks::{Client, Credentials, Error, Secret, TASK_ID_HEADER};
 use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::KEY;
+use common::{Captured, KEY};
 use fault_server::{Answer, FaultServer, Script, Seen};
 
 const API_KEY_HEADER: &str = "x-tiledb-rest-api-key";
@@ -43,26 +42,6 @@ const T_BAD: &str = "00000000-0000-4000-8000-0000000000a5";
 // ---------------------------------------------------------------------------------------------
 // Capture
 // ---------------------------------------------------------------------------------------------
-
-/// Everything the process-wide subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 /// Installs, once, a global subscriber at TRACE with every span event, and the `log` bridge, so
 /// that spans and events from every thread and every crate (reqwest and hyper-util included) are

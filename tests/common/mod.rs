@@ -1,6 +1,9 @@
 //! Shared test fixtures: a client pointed at a mock server, with a virtual clock.
 #![allow(dead_code)]
 
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
 use tiledb_cloud_tasks::Client;
 use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy, VirtualClock};
 
@@ -26,4 +29,28 @@ pub fn client(base: &str) -> (Client, VirtualClock) {
         client_with(base, RetryPolicy::default(), clock.clone()),
         clock,
     )
+}
+
+/// Collects everything a tracing subscriber writes, to search it for what must (not) be there.
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// All that was written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
 }
