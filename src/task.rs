@@ -13,6 +13,7 @@ use reqwest::StatusCode;
 use tokio::sync::mpsc;
 use tracing::{Instrument as _, field};
 
+use crate::api::TasksApi;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::model::{ArrayTask, ResultFormat, SqlParameters, TASK_ID_HEADER};
@@ -291,107 +292,120 @@ impl TaskHandle {
     async fn flow(self, w: &mut Waiter) -> Result<Fetched> {
         let api = self.client.api().with_deadline(w.deadline());
         let ae = self.accept_encoding.as_deref();
-        let (task_id, expected) = match self.start {
+        match self.start {
             Start::Resume(id) => {
                 w.emit(Update::Resumed {
                     task_id: id.clone(),
                 });
-                (id, self.expected_format)
+                w.wait(&api, id, ae, self.expected_format).await
             }
             Start::Submit { namespace, params } => {
                 let mut params = *params;
-                if params.result_format.is_none() {
-                    params.result_format = Some(ResultFormat::Json);
-                }
-                let expected = params.result_format.clone();
-                let timeout = match self.mode {
-                    Mode::Stored => {
-                        params.store_results.get_or_insert(true);
-                        params.dont_download_results = Some(true);
-                        None
-                    }
-                    Mode::Inline => {
-                        params.dont_download_results = Some(false);
-                        w.remaining()
-                    }
-                };
-                let reply = match api.send_sql(&namespace, &params, ae, timeout).await {
-                    Ok(reply) => reply,
-                    // Sent, but the answer was lost after the service named the task: wait for it.
-                    Err(e)
-                        if e.task_id().is_some() && !matches!(e, Error::InvalidArgument { .. }) =>
-                    {
-                        let id = e.task_id().cloned().ok_or(e)?;
-                        tracing::warn!(task_id = %id, "the submission's answer was lost; polling its task instead of submitting again");
-                        w.submitted(&id);
-                        return w.wait(&api, id, ae, expected).await;
-                    }
-                    Err(e) => return Err(e),
-                };
-                let task_id = reply.task_id.clone();
-                if let Some(id) = &task_id {
-                    w.submitted(id);
-                }
-                match reply.status {
-                    StatusCode::OK if w.stream => {
-                        return w.fetched(task_id, expected.as_ref(), reply).await;
-                    }
-                    StatusCode::OK => {
-                        let content_type = reply.content_type();
-                        let body = match reply.bytes().await {
-                            Ok(b) => b,
-                            Err(e) => match (&task_id, params.store_results) {
-                                // The rows were cut short, but they are stored: fetch them again.
-                                (Some(id), Some(true)) => {
-                                    tracing::warn!(error = %e, "inline rows cut short; fetching the stored result");
-                                    return w.wait(&api, id.clone(), ae, expected).await;
-                                }
-                                _ => return Err(e),
-                            },
-                        };
-                        return SqlResult::new(task_id, expected.as_ref(), content_type, body)
-                            .map(Fetched::Whole);
-                    }
-                    s if s.is_success() => match (task_id, self.mode) {
-                        (Some(id), Mode::Stored) => (id, expected),
-                        (None, Mode::Stored) => {
-                            // The rows are stored under a task nobody named: an empty result here
-                            // would be a silently lost one.
-                            return Err(Error::Protocol(format!(
-                                "the submission answered {s} without a task id \
-                                 ({TASK_ID_HEADER}), so its stored result cannot be fetched"
-                            )));
-                        }
-                        (task_id, Mode::Inline) => {
-                            // Inline, and nothing to return (a statement without rows).
-                            return SqlResult::new(
-                                task_id,
-                                expected.as_ref(),
-                                None,
-                                Default::default(),
-                            )
-                            .map(Fetched::Whole);
-                        }
-                    },
-                    s if s.is_server_error()
-                        && !matches!(s.as_u16(), 503)
-                        && reply.task_id.is_some()
-                        && self.mode == Mode::Stored =>
-                    {
-                        // The service named a task before failing (a gateway error): it may be
-                        // running. Wait for it; never submit again.
-                        let id = reply
-                            .task_id
-                            .clone()
-                            .ok_or(Error::Protocol("no task id".into()))?;
-                        tracing::warn!(task_id = %id, status = s.as_u16(), "the submission failed after the task was created; polling it");
-                        (id, expected)
-                    }
-                    _ => return Err(reply.into_api_error().await),
+                let expected = params
+                    .result_format
+                    .get_or_insert(ResultFormat::Json)
+                    .clone();
+                match submit(&api, w, self.mode, &namespace, &mut params, ae).await? {
+                    Submitted::Answered(fetched) => Ok(fetched),
+                    Submitted::Wait(id) => w.wait(&api, id, ae, Some(expected)).await,
                 }
             }
-        };
-        w.wait(&api, task_id, ae, expected).await
+        }
+    }
+}
+
+/// What the submission left to do.
+enum Submitted {
+    /// The answer carried the result (inline rows, or nothing to return).
+    Answered(Fetched),
+    /// The task was created: wait for its stored result.
+    Wait(TaskId),
+}
+
+/// `POST /sql`, and what its answer means. The query is sent once: whatever goes wrong after it
+/// was sent, a task id that came back is waited for, never submitted again.
+async fn submit(
+    api: &TasksApi,
+    w: &mut Waiter,
+    mode: Mode,
+    namespace: &str,
+    params: &mut SqlParameters,
+    ae: Option<&str>,
+) -> Result<Submitted> {
+    let expected = params.result_format.clone();
+    let timeout = match mode {
+        Mode::Stored => {
+            params.store_results.get_or_insert(true);
+            params.dont_download_results = Some(true);
+            None
+        }
+        Mode::Inline => {
+            params.dont_download_results = Some(false);
+            w.remaining()
+        }
+    };
+    let reply = match api.send_sql(namespace, params, ae, timeout).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            // Sent, but the answer was lost after the service named the task: wait for it.
+            return match e.task_id().cloned() {
+                Some(id) if !matches!(e, Error::InvalidArgument { .. }) => {
+                    tracing::warn!(task_id = %id, error = %e, "the submission's answer was lost; polling its task instead of submitting again");
+                    w.submitted(&id);
+                    Ok(Submitted::Wait(id))
+                }
+                _ => Err(e),
+            };
+        }
+    };
+    let task_id = reply.task_id.clone();
+    if let Some(id) = &task_id {
+        w.submitted(id);
+    }
+    let status = reply.status;
+    match (status, task_id) {
+        (StatusCode::OK, task_id) if w.stream => w
+            .fetched(task_id, expected.as_ref(), reply)
+            .await
+            .map(Submitted::Answered),
+        (StatusCode::OK, task_id) => {
+            let content_type = reply.content_type();
+            match (reply.bytes().await, task_id) {
+                (Ok(body), task_id) => {
+                    SqlResult::new(task_id, expected.as_ref(), content_type, body)
+                        .map(|r| Submitted::Answered(Fetched::Whole(r)))
+                }
+                // The rows were cut short, but they are stored: fetch them again.
+                (Err(e), Some(id)) if params.store_results == Some(true) => {
+                    tracing::warn!(error = %e, "inline rows cut short; fetching the stored result");
+                    Ok(Submitted::Wait(id))
+                }
+                (Err(e), _) => Err(e),
+            }
+        }
+        (s, Some(id)) if s.is_success() && mode == Mode::Stored => Ok(Submitted::Wait(id)),
+        // The rows are stored under a task nobody named: an empty result here would be a
+        // silently lost one.
+        (s, None) if s.is_success() && mode == Mode::Stored => Err(Error::Protocol(format!(
+            "the submission answered {s} without a task id ({TASK_ID_HEADER}), so its stored \
+             result cannot be fetched"
+        ))),
+        // Inline, and nothing to return (a statement without rows).
+        (s, task_id) if s.is_success() => {
+            SqlResult::new(task_id, expected.as_ref(), None, Default::default())
+                .map(|r| Submitted::Answered(Fetched::Whole(r)))
+        }
+        // The service named a task before failing (a gateway error): it may be running. Wait
+        // for it; never submit again. (503 says it was not taken.)
+        (s, Some(id))
+            if s.is_server_error()
+                && s != StatusCode::SERVICE_UNAVAILABLE
+                && mode == Mode::Stored =>
+        {
+            tracing::warn!(task_id = %id, status = s.as_u16(), "the submission failed after the task was created; polling it");
+            Ok(Submitted::Wait(id))
+        }
+        _ => Err(reply.into_api_error().await),
     }
 }
 
@@ -444,7 +458,7 @@ impl Waiter {
 
     async fn wait(
         &mut self,
-        api: &crate::api::TasksApi,
+        api: &TasksApi,
         id: TaskId,
         ae: Option<&str>,
         expected: Option<ResultFormat>,
