@@ -55,14 +55,26 @@ const ALLOWED_PRAGMAS: &[&str] = &[
 pub(crate) enum Encoder {
     /// `[{"col": value, ...}, ...]`, keys in column order.
     Json,
+    /// An Arrow IPC stream (feature `arrow`); see the server docs for the column types.
+    #[cfg(feature = "arrow")]
+    Arrow,
 }
+
+/// The formats this build can produce, for the message refusing any other.
+const SUPPORTED: &str = if cfg!(feature = "arrow") {
+    "json, arrow"
+} else {
+    "json"
+};
 
 /// The encoder for `format`, or a message naming the format the server cannot produce.
 pub(crate) fn encoder_for(format: &ResultFormat) -> Result<Encoder, String> {
     match format {
         ResultFormat::Json => Ok(Encoder::Json),
+        #[cfg(feature = "arrow")]
+        ResultFormat::Arrow => Ok(Encoder::Arrow),
         other => Err(format!(
-            "result_format \"{}\" is not supported by this server (supported: json)",
+            "result_format \"{}\" is not supported by this server (supported: {SUPPORTED})",
             super::error::shorten(other.as_str(), 40)
         )),
     }
@@ -75,6 +87,10 @@ impl Encoder {
             Encoder::Json => ResultFormat::Json
                 .content_type()
                 .unwrap_or("application/json"),
+            #[cfg(feature = "arrow")]
+            Encoder::Arrow => ResultFormat::Arrow
+                .content_type()
+                .unwrap_or("application/vnd.apache.arrow.stream"),
         }
     }
 
@@ -83,12 +99,16 @@ impl Encoder {
     pub(crate) fn empty(self) -> Vec<u8> {
         match self {
             Encoder::Json => b"[]".to_vec(),
+            #[cfg(feature = "arrow")]
+            Encoder::Arrow => super::arrow_encoder::empty_stream(),
         }
     }
 
     fn encode(self, stmt: &mut Statement<'_>, limit: usize) -> Result<Vec<u8>, Exec> {
         match self {
             Encoder::Json => encode_json(stmt, limit),
+            #[cfg(feature = "arrow")]
+            Encoder::Arrow => super::arrow_encoder::encode_arrow(stmt, limit),
         }
     }
 }
@@ -164,6 +184,8 @@ pub(crate) enum QueryError {
     Stopped,
     /// The namespace database could not be opened or set up.
     Setup(String),
+    /// The rows could not be encoded (a fault of the encoder, not of the query).
+    Encode(String),
 }
 
 impl QueryError {
@@ -177,6 +199,7 @@ impl QueryError {
             QueryError::TooLarge(n) => format!("result exceeds {n} bytes (the server's limit)"),
             QueryError::Stopped => "server shut down before the query finished".to_owned(),
             QueryError::Setup(m) => format!("could not open the namespace database: {m}"),
+            QueryError::Encode(m) => format!("could not encode the result: {m}"),
         }
     }
 
@@ -188,7 +211,7 @@ impl QueryError {
             QueryError::Timeout(_) => ErrorCode::QueryTimeout,
             QueryError::TooLarge(_) => ErrorCode::ResultTooLarge,
             QueryError::Stopped => ErrorCode::QueryInterrupted,
-            QueryError::Setup(_) => ErrorCode::Internal,
+            QueryError::Setup(_) | QueryError::Encode(_) => ErrorCode::Internal,
         }
     }
 }
@@ -244,11 +267,17 @@ impl Control {
 
 /// An execution failure before it is classified (timeout and shutdown look like SQL errors).
 #[derive(Debug)]
-enum Exec {
+pub(crate) enum Exec {
     Sqlite(rusqlite::Error),
     InitCommand(usize, rusqlite::Error),
-    ParameterCount { expected: usize, given: usize },
+    ParameterCount {
+        expected: usize,
+        given: usize,
+    },
     TooLarge,
+    /// The encoder failed (not SQLite): never a timeout or a shutdown in disguise.
+    #[cfg_attr(not(feature = "arrow"), allow(dead_code))]
+    Encode(String),
 }
 
 impl From<rusqlite::Error> for Exec {
@@ -305,6 +334,7 @@ impl Engine {
         }
         let (prefix, error) = match error {
             Exec::TooLarge => return QueryError::TooLarge(self.max_result_bytes),
+            Exec::Encode(m) => return QueryError::Encode(m),
             Exec::ParameterCount { expected, given } => {
                 return QueryError::Sql(format!(
                     "the query has {expected} placeholder(s) but {given} parameter(s) were given"

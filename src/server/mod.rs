@@ -48,21 +48,23 @@
 //! | 1015 | 400 | the query exceeded [`ServerConfig::query_timeout`]; task FAILED |
 //! | 1016 | 400 | the result exceeded [`ServerConfig::max_result_bytes`]; task FAILED |
 //! | 1017 | 500 | the server shut down while the query ran; task FAILED |
-//! | 1018 | 500 | a fault of the server itself (its store failed) |
+//! | 1018 | 500 | a fault of the server itself (its store or a result encoder failed) |
 //!
 //! # Choices where the spec is silent (or the real service differs)
 //!
 //! - `result_format` defaults to `json` when absent (the Python client sends `arrow`; the real
-//!   service's own default is not documented). Only `json` is produced for now; any other format
-//!   is a 400 naming it. JSON rows are objects keyed by column name in column order: INTEGER and
+//!   service's own default is not documented). `json` is always produced, `arrow` when the crate
+//!   is built with the `arrow` feature (see [Arrow results](#arrow-results)); any other format is
+//!   a 400 naming it (and naming the supported ones). JSON rows are objects keyed by column name in column order: INTEGER and
 //!   REAL are numbers (non-finite REAL becomes `null`), TEXT a string, BLOB a base64 (standard,
 //!   padded) string, NULL `null`. Duplicate column names give duplicate keys.
 //! - `query` must be one statement; earlier statements go in `init_commands` (each may hold
 //!   several). Parameters bind to `?` placeholders: null, booleans (0/1), numbers, strings.
 //!   `output_uri` is refused (there are no arrays here).
-//! - With `store_results`, a statement without columns stores an empty result (`[]`), so a
-//!   completed task that asked to store always has a result to fetch. The result of a task that
-//!   did not ask to store is 404 at once, even while it runs (waiting would only end in a 404).
+//! - With `store_results`, a statement without columns stores an empty result (`[]`; in Arrow a
+//!   stream with no columns), so a completed task that asked to store always has a result to
+//!   fetch. The result of a task that did not ask to store is 404 at once, even while it runs
+//!   (waiting would only end in a 404).
 //! - `start_time` is when the server accepted the task (queries start at once or are refused
 //!   with 503). Tasks found QUEUED or RUNNING when the server starts (after a crash or kill) are
 //!   recorded FAILED with "the server stopped while the task was running", with no finish time.
@@ -75,6 +77,33 @@
 //!   A `namespace` filter naming a namespace the caller cannot see gives an empty page. An empty
 //!   value counts as absent; a repeated single-valued parameter is a 400; unknown parameters are
 //!   ignored.
+//!
+//! # Arrow results
+//!
+//! With the `arrow` feature, `result_format: arrow` answers (and stores) an Arrow IPC *stream*,
+//! `Content-Type: application/vnd.apache.arrow.stream`: a schema message, record batches of up
+//! to 8192 rows, the end-of-stream marker. Zero rows is the schema alone; a statement without
+//! columns stores a stream with an empty schema. Every field is nullable and keeps its NULLs.
+//!
+//! SQLite types values, not columns, so the rows are collected first (the byte limit is checked
+//! while collecting, on a lower bound of the encoded size, and again on the stream itself) and
+//! each column's type is decided before anything is written:
+//!
+//! 1. From the column's declared type (only a direct reference to a table column has one), by
+//!    SQLite's affinity rules, matched as substrings in this order: `INT` → `Int64`; `CHAR`,
+//!    `CLOB`, `TEXT` → `Utf8`; `BLOB` → `Binary`; `REAL`, `FLOA`, `DOUB` → `Float64`. This type is
+//!    kept when every value fits it (NULL fits any type; INTEGER values fit `Float64`), so an
+//!    empty or all-NULL column keeps its declared type.
+//! 2. Otherwise (an expression, a `NUMERIC`/`DECIMAL`/`BOOLEAN`/`DATE`... declaration, or a value
+//!    that does not fit, such as TEXT in an `INTEGER` column), from the values: any BLOB →
+//!    `Binary`; else any TEXT → `Utf8`; else any REAL → `Float64`; else any INTEGER → `Int64`;
+//!    else (no rows, or only NULLs) → `Null`.
+//!
+//! Values converted by rule 2 read as SQLite's `CAST`: a number in a `Utf8` column is its decimal
+//! text (a REAL in Rust's shortest round-trip form, such as `1.0` or `1e300`), in a `Binary`
+//! column the bytes of that text; TEXT in a `Binary` column is its UTF-8 bytes. INTEGERs in a
+//! `Float64` column are exact up to 2^53 and rounded beyond. Invalid UTF-8 in TEXT is replaced
+//! (U+FFFD), as in JSON.
 //!
 //! # Data directory
 //!
@@ -90,6 +119,8 @@
 //! size, body size and concurrency. API keys and passwords never appear in logs, `Debug` output or
 //! error messages.
 
+#[cfg(feature = "arrow")]
+mod arrow_encoder;
 mod auth;
 mod engine;
 mod error;

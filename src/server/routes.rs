@@ -367,7 +367,9 @@ async fn run_sql(
         Ok(Output::NoColumns) => Ok(with_task_id(StatusCode::NO_CONTENT.into_response(), &id)),
         Err(error) => {
             let status = match error {
-                QueryError::Stopped | QueryError::Setup(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                QueryError::Stopped | QueryError::Setup(_) | QueryError::Encode(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
                 _ => StatusCode::BAD_REQUEST,
             };
             Err(ApiFailure::new(status, error.code(), error.message()).with_task_id(&id))
