@@ -39,9 +39,16 @@ fn require_arrow(format: &ResultFormat) -> Result<()> {
 }
 
 impl SqlResult {
-    /// The schema and every record batch of an Arrow result. Zero rows still have a schema.
+    /// The schema and every record batch of an Arrow result. Zero rows still have a schema; an
+    /// empty body (which some services send for "nothing") is an empty schema and no batches.
     pub fn arrow(&self) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         require_arrow(self.format())?;
+        if self.bytes().is_empty() {
+            return Ok((
+                std::sync::Arc::new(arrow_schema::Schema::empty()),
+                Vec::new(),
+            ));
+        }
         let reader = StreamReader::try_new(Cursor::new(self.bytes().clone()), None)
             .map_err(|e| arrow_error(self.task_id(), e.to_string(), self.bytes()))?;
         let schema = reader.schema();

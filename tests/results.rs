@@ -240,3 +240,34 @@ async fn numbers_sent_as_strings_read_into_numeric_fields_when_opted_in() {
         .collect();
     assert_eq!(counts, [12, 3]);
 }
+
+#[cfg(feature = "arrow")]
+#[tokio::test]
+async fn an_empty_arrow_body_is_no_batches_whole_or_streamed() {
+    let server = MockServer::start().await;
+    serve_result(
+        &server,
+        ResponseTemplate::new(200)
+            .set_body_raw(Vec::<u8>::new(), "application/vnd.apache.arrow.stream"),
+    )
+    .await;
+    let (c, _) = client(&server.uri());
+    let arrow = SqlParameters::query("SELECT 1").result_format(ResultFormat::Arrow);
+    let (schema, batches) = c
+        .run_sql("ns", arrow.clone())
+        .await
+        .unwrap()
+        .arrow()
+        .unwrap();
+    assert!(schema.fields().is_empty() && batches.is_empty());
+    let streamed: Vec<_> = c
+        .run_sql("ns", arrow)
+        .result_stream()
+        .await
+        .unwrap()
+        .record_batches()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(streamed.is_empty());
+}
