@@ -139,6 +139,8 @@ fn quickstart_runs_from_a_fresh_clone() {
         ok,
         "`cargo run --example quickstart` failed:\n{out}\n--- stderr:\n{err}"
     );
+    let compiled: Vec<&str> = err.lines().filter(|l| l.contains("Compiling ")).collect();
+    eprintln!("the clone compiled {} crates: {compiled:?}", compiled.len());
     for expected in [
         "Started a local Tasks server at http://127.0.0.1:",
         "1. Created and filled the table (task ",

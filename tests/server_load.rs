@@ -132,11 +132,11 @@ async fn two_hundred_clients_get_only_deliberate_503s_and_no_task_is_lost() {
                     (!s.is_empty()).then(|| s[fastrand::usize(..s.len())].clone())
                 };
                 match (round + w as u64) % 4 {
-                    // Submit (stored, detached) and wait; every fourth query is slow enough to be
-                    // polled and to hold its slot.
+                    // Submit (stored, detached) and wait; every fourth worker's queries are slow
+                    // enough to be polled and to hold their slot.
                     0 => {
                         let v = (w as i64) * 10_000 + round as i64;
-                        let sql = if round % 4 == 0 {
+                        let sql = if w.is_multiple_of(4) {
                             format!("SELECT {v} AS v, sleep(50) AS s")
                         } else {
                             format!("SELECT {v} AS v, 50 AS s")
@@ -435,7 +435,8 @@ async fn sigkill_mid_load_keeps_completed_results_and_fails_running_tasks() {
         }
     }
     // Whatever was in flight is terminal now: completed with its result, or failed.
-    for id in ids_in_flight.lock().unwrap().clone() {
+    let in_flight = ids_in_flight.lock().unwrap().clone();
+    for id in in_flight {
         match client.task(id.clone()).await {
             Ok(_) | Err(Error::TaskFailed { .. }) => {}
             Err(e) => panic!("task {id} in flight at the kill: {e}"),
