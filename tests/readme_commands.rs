@@ -125,16 +125,24 @@ fn quickstart_runs_from_a_fresh_clone() {
         "the lock file is committed"
     );
 
-    let (ok, out, err) = run_bounded(
-        Command::new(env!("CARGO"))
-            .args(["run", "--example", "quickstart"])
-            .current_dir(&dest)
-            .env("CARGO_TARGET_DIR", target_dir())
-            .env_remove("TILEDB_REST_TOKEN")
-            .env_remove("TILEDB_REST_HOST")
-            .env_remove("RUSTFLAGS"),
-        Duration::from_secs(600),
-    );
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["run", "--example", "quickstart"])
+        .current_dir(&dest)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .env_remove("TILEDB_REST_TOKEN")
+        .env_remove("TILEDB_REST_HOST");
+    // What `cargo test` adds to a test's environment must not reach the inner cargo: build
+    // scripts (ring's, via `rerun-if-env-changed=CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …) would
+    // see a changed environment and rebuild, here and again in the next outer build.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if (key.starts_with("CARGO_") && key != "CARGO_HOME") || key == "OUT_DIR" {
+            cargo.env_remove(key.as_ref());
+        }
+    }
+    cargo.env("CARGO_TARGET_DIR", target_dir());
+    let (ok, out, err) = run_bounded(&mut cargo, Duration::from_secs(600));
     assert!(
         ok,
         "`cargo run --example quickstart` failed:\n{out}\n--- stderr:\n{err}"
