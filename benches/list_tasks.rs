@@ -1,198 +1,243 @@
-//! `list_tasks`: streaming every task of a listing, sequentially (`prefetch(0)`) and with pages
-//! fetched ahead, against a local server that takes [`DELAY`] to answer each page.
+//! `list_tasks`: streaming every task of a 20,000-task listing (pages of 100, about 2.2 KB per
+//! task), the SDK's `TaskList` stream against the floor: a plain reqwest + serde_json loop with its
+//! own `Option`-field structs, side by side in one run, against the same minimal axum server on
+//! 127.0.0.1 serving pre-rendered pages.
 //!
 //! ```sh
 //! cargo bench --bench list_tasks
 //! ```
 //!
-//! The server is a minimal axum app (the default `server` feature brings axum) on 127.0.0.1, on
-//! its own runtime and thread, serving pre-rendered pages of realistic tasks (about 2 KB each:
-//! activity, array metadata, SQL, logs). The consumer only counts, so the figures show how much
-//! of the per-page latency prefetch hides. Results and the exact command are in BENCHMARKS.md.
+//! Two settings:
+//! - `list_tasks/no_delay`: the server answers at once. The SDK with default settings
+//!   (`prefetch` 1) against the floor's sequential loop: wall time and the client thread's CPU.
+//! - `list_tasks/delay_20ms`: the server waits 20 ms before each page. The floor's sequential loop
+//!   against the SDK at `prefetch(4)`.
+//!
+//! Method: the server runs on its own OS thread and current-thread runtime; the client on a
+//! current-thread runtime driven by the bench thread, so that the bench thread's CPU time
+//! (`/proc/thread-self/schedstat`) is the client's alone, its spawned prefetch tasks included.
+//! The ratios are printed at the end (`RATIO` lines) from the same run. Figures: BENCHMARKS.md.
 
+mod common;
+
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use bytes::Bytes;
-use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use common::{FloorPage, Tally};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use futures::TryStreamExt as _;
-use serde_json::{Value, json};
 use tiledb_cloud_tasks::Client;
+use tiledb_cloud_tasks::model::ArrayTaskData;
 
 /// Tasks in the listing.
-const TASKS: u64 = 400;
-/// Tasks per page (so 20 pages).
-const PER_PAGE: u64 = 20;
-/// How long the server takes to answer each page.
+const TASKS: u64 = 20_000;
+/// Tasks per page (so 200 pages).
+const PER_PAGE: u64 = 100;
+/// The per-page delay of the second setting.
 const DELAY: Duration = Duration::from_millis(20);
 
-fn task(i: u64) -> Value {
-    let id = format!("6f1c2a0e-3b7d-4c59-9e21-{i:012}");
-    let event = |n: u64, action: &str| {
-        json!({
-            "event_at": "2025-03-04T05:06:07Z",
-            "action": action,
-            "username": "alice",
-            "bytes_sent": 1_048_576 + n,
-            "bytes_received": 2_048 + n,
-            "array_task_id": id,
-            "id": format!("{id}-{n}"),
-            "query_ranges": "{\"ranges\":[[0,1000],[0,2000]],\"layout\":\"row-major\"}",
-            "query_stats": "{\"timers\":{\"Context.StorageManager.Query.Reader.read\":0.0123},\"counters\":{\"tiles_read\":42}}",
-        })
-    };
-    let status = ["COMPLETED", "FAILED", "RUNNING"][(i % 3) as usize];
-    json!({
-        "id": id,
-        "name": format!("nightly-report-{i}"),
-        "username": "alice",
-        "description": "Aggregates yesterday's sensor readings by region and writes a summary array.",
-        "namespace": "analytics-team",
-        "status": status,
-        "status_message": "",
-        "start_time": "2025-03-04T05:06:07Z",
-        "finish_time": "2025-03-04T05:07:08Z",
-        "cost": 0.0125,
-        "egress_cost": 0.0025,
-        "access_cost": 0.01,
-        "memory": 2_147_483_648u64,
-        "cpu": 2000,
-        "type": "SQL",
-        "sql_query": "SELECT region, avg(value) AS mean, max(value) AS peak FROM sensors WHERE day = ? GROUP BY region ORDER BY region",
-        "sql_init_commands": ["SET timezone = 'UTC'"],
-        "sql_parameters": ["2025-03-03"],
-        "result_format": "arrow",
-        "duration": 61_000_000_000.0,
-        "logs": "query planned in 12 ms\nread 4 fragments\nwrote 1 fragment\n",
-        "cloud_provider": "AWS",
-        "cloud_region": "us-east-1",
-        "array_metadata": {
-            "id": "a8c0c9b2-5d5e-4b8a-8f8e-1d2c3b4a5968",
-            "uri": "s3://analytics-bucket/arrays/sensors",
-            "tiledb_uri": "tiledb://analytics-team/sensors",
-            "namespace": "analytics-team",
-            "name": "sensors",
-            "description": "Hourly sensor readings, partitioned by day.",
-            "file_type": "file",
-            "array_type": "sparse",
-            "size": 123_456_789,
-            "allowed_actions": ["read", "write", "read_array_schema", "read_array_info"],
-            "tags": ["sensors", "hourly", "production"],
-            "created_at": "2024-01-01T00:00:00Z",
-            "created_by": "alice",
-            "last_accessed": "2025-03-04T05:06:07Z",
-            "share_count": 3,
-            "public_share": false,
-            "read_only": false,
-        },
-        "activity": [event(1, "query_read"), event(2, "query_write")],
-    })
-}
-
-/// Every page, rendered once.
-fn render_pages() -> Vec<Bytes> {
-    let total_pages = TASKS.div_ceil(PER_PAGE);
-    (1..=total_pages)
-        .map(|page| {
-            let first = (page - 1) * PER_PAGE;
-            let tasks: Vec<Value> = (first..TASKS.min(first + PER_PAGE)).map(task).collect();
-            let body = json!({
-                "array_tasks": tasks,
-                "pagination_metadata": {
-                    "page": page, "per_page": PER_PAGE, "total_pages": total_pages, "total_items": TASKS,
-                }
-            });
-            Bytes::from(serde_json::to_vec(&body).expect("render"))
-        })
-        .collect()
+struct Pages {
+    pages: Vec<Bytes>,
+    delay: Duration,
 }
 
 async fn tasks(
-    State(pages): State<Arc<Vec<Bytes>>>,
+    State(s): State<Arc<Pages>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> impl IntoResponse {
-    tokio::time::sleep(DELAY).await;
+    if !s.delay.is_zero() {
+        tokio::time::sleep(s.delay).await;
+    }
     let page: usize = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    let body = pages
+    let body = s
+        .pages
         .get(page.saturating_sub(1))
         .cloned()
         .unwrap_or_else(|| Bytes::from_static(br#"{"array_tasks":[]}"#));
     ([(header::CONTENT_TYPE, "application/json")], body)
 }
 
-/// Starts the server on its own thread and runtime; returns its URI.
-fn start_server(pages: Vec<Bytes>) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("server runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr"))
-                .expect("send addr");
-            let app = axum::Router::new()
-                .route("/v1/tasks", get(tasks))
-                .with_state(Arc::new(pages));
-            axum::serve(listener, app).await.expect("serve");
-        });
-    });
-    format!("http://{}", rx.recv().expect("server address"))
+fn start(pages: Vec<Bytes>, delay: Duration) -> String {
+    common::serve(
+        axum::Router::new()
+            .route("/v1/tasks", get(tasks))
+            .with_state(Arc::new(Pages { pages, delay })),
+    )
+}
+
+async fn sdk(client: &Client, depth: Option<usize>) -> u64 {
+    let mut list = client.tasks().per_page(PER_PAGE);
+    if let Some(d) = depth {
+        list = list.prefetch(d);
+    }
+    let n = list
+        .stream()
+        .try_fold(0u64, |n, t| async move {
+            std::hint::black_box(&t);
+            Ok(n + 1)
+        })
+        .await
+        .expect("listing");
+    assert_eq!(n, TASKS);
+    n
+}
+
+/// The floor: one page after another until `total_pages`.
+async fn floor(http: &reqwest::Client, base: &str) -> u64 {
+    let url = format!("{base}/v1/tasks");
+    let per_page = PER_PAGE.to_string();
+    let mut n = 0u64;
+    let mut page = 1u64;
+    loop {
+        let body = http
+            .get(&url)
+            .header("X-TILEDB-REST-API-KEY", "bench")
+            .query(&[("page", page.to_string().as_str()), ("per_page", &per_page)])
+            .send()
+            .await
+            .expect("send")
+            .error_for_status()
+            .expect("status")
+            .bytes()
+            .await
+            .expect("body");
+        let p: FloorPage = serde_json::from_slice(&body).expect("decode");
+        let tasks = p.array_tasks.unwrap_or_default();
+        if tasks.is_empty() {
+            break;
+        }
+        n += tasks.len() as u64;
+        std::hint::black_box(&tasks);
+        let total = p.pagination_metadata.and_then(|m| m.total_pages);
+        if total.is_none_or(|t| page >= t) {
+            break;
+        }
+        page += 1;
+    }
+    assert_eq!(n, TASKS);
+    n
 }
 
 fn list_tasks(c: &mut Criterion) {
-    let pages = render_pages();
+    let pages = common::render_pages(TASKS, PER_PAGE);
     let bytes: usize = pages.iter().map(Bytes::len).sum();
     eprintln!(
-        "list_tasks: {TASKS} tasks in {} pages of {PER_PAGE}, {:.1} KB per task, {DELAY:?} per page",
+        "list_tasks: {TASKS} tasks in {} pages of {PER_PAGE}, {:.2} KB per task, {:.1} MB per listing",
         pages.len(),
-        bytes as f64 / TASKS as f64 / 1024.0
+        bytes as f64 / TASKS as f64 / 1024.0,
+        bytes as f64 / 1e6
     );
-    let uri = start_server(pages);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let client = Client::builder()
-        .host(uri)
-        .api_key("bench")
-        .build()
-        .expect("client");
+    let pages_for_decode = pages.clone();
+    let fast = start(pages.clone(), Duration::ZERO);
+    let slow = start(pages, DELAY);
+    let rt = common::client_runtime();
+    let http = common::floor_http();
+    let client = |uri: &str| {
+        Client::builder()
+            .host(uri)
+            .api_key("bench")
+            .build()
+            .expect("client")
+    };
+    let (fast_client, slow_client) = (client(&fast), client(&slow));
 
-    let mut group = c.benchmark_group("list_tasks");
+    let tallies: RefCell<HashMap<&'static str, Tally>> = RefCell::default();
+    let measure = |name: &'static str, iters: u64, f: &dyn Fn() -> u64| {
+        let (w0, c0) = (Instant::now(), common::thread_cpu());
+        for _ in 0..iters {
+            std::hint::black_box(f());
+        }
+        let (wall, cpu) = (w0.elapsed(), common::thread_cpu() - c0);
+        tallies
+            .borrow_mut()
+            .entry(name)
+            .or_default()
+            .add(iters, wall, cpu);
+        wall
+    };
+
+    let mut group = c.benchmark_group("list_tasks/no_delay");
     group
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(5));
-    for (name, depth) in [("sequential", 0), ("prefetch_1", 1), ("prefetch_4", 4)] {
-        group.bench_function(name, |b| {
-            b.to_async(&rt).iter(|| async {
-                let n = client
-                    .tasks()
-                    .per_page(PER_PAGE)
-                    .prefetch(depth)
-                    .stream()
-                    .try_fold(0u64, |n, t| async move {
-                        std::hint::black_box(&t);
-                        Ok(n + 1)
-                    })
-                    .await
-                    .expect("listing");
-                assert_eq!(n, TASKS);
-            })
-        });
-    }
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    group.bench_function("floor_sequential", |b| {
+        b.iter_custom(|iters| measure("floor_fast", iters, &|| rt.block_on(floor(&http, &fast))))
+    });
+    group.bench_function("sdk_default", |b| {
+        b.iter_custom(|iters| measure("sdk_fast", iters, &|| rt.block_on(sdk(&fast_client, None))))
+    });
     group.finish();
+
+    let mut group = c.benchmark_group("list_tasks/delay_20ms");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("floor_sequential", |b| {
+        b.iter_custom(|iters| measure("floor_slow", iters, &|| rt.block_on(floor(&http, &slow))))
+    });
+    group.bench_function("sdk_prefetch_4", |b| {
+        b.iter_custom(|iters| {
+            measure("sdk_slow_4", iters, &|| {
+                rt.block_on(sdk(&slow_client, Some(4)))
+            })
+        })
+    });
+    group.finish();
+
+    // Where the SDK's decoding time goes: one 100-task page, decoded three ways, no HTTP.
+    let page = &pages_for_decode[0];
+    let mut group = c.benchmark_group("list_tasks/decode_page");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .throughput(Throughput::Bytes(page.len() as u64));
+    group.bench_function("floor_structs", |b| {
+        b.iter(|| serde_json::from_slice::<FloorPage>(page).expect("page"))
+    });
+    group.bench_function("sdk_model_from_slice", |b| {
+        b.iter(|| serde_json::from_slice::<ArrayTaskData>(page).expect("page"))
+    });
+    group.bench_function("sdk_model_path_to_error", |b| {
+        b.iter(|| {
+            let mut de = serde_json::Deserializer::from_slice(page);
+            serde_path_to_error::deserialize::<_, ArrayTaskData>(&mut de).expect("page")
+        })
+    });
+    group.finish();
+
+    let t = tallies.borrow();
+    // A filtered run (`-- decode_page`) may have skipped a side: print only what was measured.
+    if let (Some(&ff), Some(&sf)) = (t.get("floor_fast"), t.get("sdk_fast")) {
+        eprintln!(
+            "RATIO list_tasks/no_delay sdk_default/floor: wall {:.3} ({:.1} ms / {:.1} ms, target <= 1.00), client CPU {:.3} ({:.1} ms / {:.1} ms, target <= 1.15)",
+            sf.wall_per_iter() / ff.wall_per_iter(),
+            sf.wall_per_iter() * 1e3,
+            ff.wall_per_iter() * 1e3,
+            sf.cpu_per_iter() / ff.cpu_per_iter(),
+            sf.cpu_per_iter() * 1e3,
+            ff.cpu_per_iter() * 1e3,
+        );
+    }
+    if let (Some(&fs), Some(&s4)) = (t.get("floor_slow"), t.get("sdk_slow_4")) {
+        eprintln!(
+            "RATIO list_tasks/delay_20ms sdk_prefetch_4/floor_sequential: wall {:.3} ({:.1} ms / {:.1} ms, target <= 0.333)",
+            s4.wall_per_iter() / fs.wall_per_iter(),
+            s4.wall_per_iter() * 1e3,
+            fs.wall_per_iter() * 1e3,
+        );
+    }
 }
 
 criterion_group!(benches, list_tasks);
