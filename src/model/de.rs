@@ -5,13 +5,45 @@
 
 use serde::{Deserialize, Deserializer, de};
 
-/// A JSON number that should be a non-negative integer, written either way (`3` or `3.0`).
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// A JSON number as written: an unsigned or negative integer, or a float.
 enum Num {
     U(u64),
     I(i64),
     F(f64),
+}
+
+/// Reads a number or `null` straight from the deserializer: no buffering, no trial and error (an
+/// untagged enum would buffer every value and build an error for each variant it rules out).
+struct NumVisitor;
+
+impl<'de> de::Visitor<'de> for NumVisitor {
+    type Value = Option<Num>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a number or null")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(Num::U(v)))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Num::I(v)))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(Num::F(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(NumVisitor)
+    }
+}
+
+fn num<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Num>, D::Error> {
+    d.deserialize_option(NumVisitor)
 }
 
 fn to_u64<E: de::Error>(n: Num) -> Result<u64, E> {
@@ -37,17 +69,17 @@ fn to_i64<E: de::Error>(n: Num) -> Result<i64, E> {
 
 /// `Option<u64>` from an integer, a float, or `null`.
 pub(crate) fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    Option::<Num>::deserialize(d)?.map(to_u64).transpose()
+    num(d)?.map(to_u64).transpose()
 }
 
 /// `Option<i64>` from an integer, a float, or `null`.
 pub(crate) fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Option::<Num>::deserialize(d)?.map(to_i64).transpose()
+    num(d)?.map(to_i64).transpose()
 }
 
 /// `Option<i32>` from an integer, a float, or `null`.
 pub(crate) fn opt_i32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
-    match Option::<Num>::deserialize(d)?.map(to_i64).transpose()? {
+    match num(d)?.map(to_i64).transpose()? {
         None => Ok(None),
         Some(v) => i32::try_from(v)
             .map(Some)
