@@ -42,7 +42,11 @@ pub struct ArrayInfo {
     )]
     pub size: Option<u64>,
     /// When it was last accessed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de::opt_datetime",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_accessed: Option<DateTime<Utc>>,
     /// Its description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,7 +120,11 @@ pub struct ArrayInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub is_favorite: Option<bool>,
     /// When it was created.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de::opt_datetime",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub created_at: Option<DateTime<Utc>>,
     /// Who created it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -57,10 +57,18 @@ pub struct ArrayTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_message: Option<String>,
     /// When the task started.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de::opt_datetime",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub start_time: Option<DateTime<Utc>>,
     /// When the task finished.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de::opt_datetime",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub finish_time: Option<DateTime<Utc>>,
     /// Total cost in USD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,7 +215,11 @@ impl PaginationMetadata {
 #[non_exhaustive]
 pub struct ArrayActivityLog {
     /// When it happened.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "de::opt_datetime",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub event_at: Option<DateTime<Utc>>,
     /// What happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
