@@ -4,7 +4,7 @@
 
 mod server_common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -143,13 +143,13 @@ async fn shutdown_finishes_in_flight_answers_and_records_interrupted_tasks_faile
     }
     assert_eq!(running, 2);
 
-    let began = Instant::now();
     let Harness { server, .. } = h;
-    server.shutdown().await;
-    assert!(
-        began.elapsed() < Duration::from_secs(10),
-        "queries were interrupted"
-    );
+    // Not a timing assertion: a guard shorter than the queries' own 60 s, so a shutdown that
+    // waited for them (instead of interrupting them) fails here rather than passing slowly. The
+    // interruption itself is shown below by the tasks' status and message.
+    tokio::time::timeout(Duration::from_secs(45), server.shutdown())
+        .await
+        .expect("shutdown interrupted the running queries instead of waiting for them");
 
     // The in-flight answer completed: an error naming the shutdown, with the task id.
     let resp = inline.await.unwrap().expect("answer delivered");
