@@ -358,7 +358,8 @@ impl RetrySchedule {
 ///
 /// The defaults (0.5 s, ×1.25, at most 30 s, deadline 15 min) keep the lag between a task finishing
 /// and the handle seeing it under a quarter of the task's run time plus half a second, and poll a
-/// 20-second task 11 times.
+/// 20-second task 12 times: once at submission, then 11 intervals (`cargo bench --bench
+/// poll_latency` measures both; see BENCHMARKS.md).
 ///
 /// ```
 /// use std::time::Duration;
