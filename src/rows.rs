@@ -88,9 +88,17 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
         }))
     }
 
-    fn finish_row(&mut self, out: &mut Vec<Result<T>>) {
+    /// Decodes the row that ends with `piece` (the part of it in the current chunk; any earlier
+    /// part is in `self.row`). A row inside one chunk is decoded in place, never copied.
+    fn finish_row(&mut self, piece: &[u8], out: &mut Vec<Result<T>>) {
         let index = self.rows;
-        let decoded = DecodeError::json::<T>("JSON rows", &self.row, self.task_id.as_ref())
+        let bytes: &[u8] = if self.row.is_empty() {
+            piece
+        } else {
+            self.row.extend_from_slice(piece);
+            &self.row
+        };
+        let decoded = DecodeError::json::<T>("JSON rows", bytes, self.task_id.as_ref())
             .map_err(|e| match e {
                 Error::Decode(mut d) => {
                     d.path = if d.path == "." {
@@ -113,6 +121,8 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
     pub fn push(&mut self, chunk: &[u8]) -> Vec<Result<T>> {
         let mut out = Vec::new();
         let mut i = 0;
+        // Where the current row starts in this chunk (a row carried over starts at 0).
+        let mut row_start = 0;
         while i < chunk.len() {
             if matches!(out.last(), Some(Err(_))) {
                 // A row that did not decode ends the input, as a syntax error does.
@@ -151,41 +161,46 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                         self.in_string = false;
                         self.escaped = false;
                         self.scalar = !matches!(b, b'{' | b'[' | b'"');
+                        row_start = i;
                         continue; // the byte belongs to the row
                     }
                 },
                 State::InRow => {
                     if self.scalar {
                         if b == b',' || b == b']' || is_json_whitespace(b) {
-                            self.finish_row(&mut out);
+                            self.finish_row(&chunk[row_start..i], &mut out);
                             continue; // the AfterRow state consumes the delimiter
                         }
-                        self.row.push(b);
-                    } else {
-                        self.row.push(b);
-                        if self.in_string {
-                            if self.escaped {
-                                self.escaped = false;
-                            } else if b == b'\\' {
-                                self.escaped = true;
-                            } else if b == b'"' {
-                                self.in_string = false;
-                                if self.depth == 0 {
-                                    self.finish_row(&mut out);
-                                }
+                    } else if self.in_string {
+                        if self.escaped {
+                            self.escaped = false;
+                        } else if b == b'\\' {
+                            self.escaped = true;
+                        } else if b == b'"' {
+                            self.in_string = false;
+                            if self.depth == 0 {
+                                self.finish_row(&chunk[row_start..=i], &mut out);
                             }
                         } else {
-                            match b {
-                                b'"' => self.in_string = true,
-                                b'{' | b'[' => self.depth += 1,
-                                b'}' | b']' => {
-                                    self.depth = self.depth.saturating_sub(1);
-                                    if self.depth == 0 {
-                                        self.finish_row(&mut out);
-                                    }
+                            // Skip the rest of the string's plain bytes at once.
+                            let rest = &chunk[i + 1..];
+                            let skip = rest
+                                .iter()
+                                .position(|&c| c == b'"' || c == b'\\')
+                                .unwrap_or(rest.len());
+                            i += skip;
+                        }
+                    } else {
+                        match b {
+                            b'"' => self.in_string = true,
+                            b'{' | b'[' => self.depth += 1,
+                            b'}' | b']' => {
+                                self.depth = self.depth.saturating_sub(1);
+                                if self.depth == 0 {
+                                    self.finish_row(&chunk[row_start..=i], &mut out);
                                 }
-                                _ => {}
                             }
+                            _ => {}
                         }
                     }
                 }
@@ -218,6 +233,9 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
         }
         if matches!(out.last(), Some(Err(_))) {
             self.state = State::Done;
+        } else if self.state == State::InRow {
+            // The row goes on in the next chunk: keep its start.
+            self.row.extend_from_slice(&chunk[row_start..]);
         }
         self.offset += chunk.len() as u64;
         out
