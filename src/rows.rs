@@ -98,8 +98,8 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
             self.row.extend_from_slice(piece);
             &self.row
         };
-        let decoded = DecodeError::json::<T>("JSON rows", bytes, self.task_id.as_ref())
-            .map_err(|e| match e {
+        let decoded = DecodeError::json::<T>("JSON rows", bytes, self.task_id.as_ref()).map_err(
+            |e| match e {
                 Error::Decode(mut d) => {
                     d.path = if d.path == "." {
                         format!("[{index}]")
@@ -109,7 +109,8 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                     Error::Decode(d)
                 }
                 other => other,
-            });
+            },
+        );
         out.push(decoded);
         self.rows += 1;
         self.row.clear();
