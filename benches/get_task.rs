@@ -13,14 +13,12 @@
 
 mod common;
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::header;
 use axum::routing::get;
 use bytes::Bytes;
-use common::{FloorTask, Tally};
+use common::FloorTask;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use tiledb_cloud_tasks::Client;
 
@@ -76,19 +74,9 @@ fn get_task(c: &mut Criterion) {
         .build()
         .expect("client");
 
-    let tallies: RefCell<HashMap<&'static str, Tally>> = RefCell::default();
-    let measure = |name: &'static str, iters: u64, f: &dyn Fn()| {
-        let (w0, c0) = (Instant::now(), common::thread_cpu());
-        for _ in 0..iters {
-            f();
-        }
-        let (wall, cpu) = (w0.elapsed(), common::thread_cpu() - c0);
-        tallies
-            .borrow_mut()
-            .entry(name)
-            .or_default()
-            .add(iters, wall, cpu);
-        wall
+    let tallies = common::Tallies::default();
+    let measure = |name: &'static str, iters: u64, f: &dyn Fn() -> _| {
+        common::measure(&tallies, name, iters, f)
     };
 
     let mut group = c.benchmark_group("get_task");

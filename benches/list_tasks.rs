@@ -20,17 +20,16 @@
 
 mod common;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use bytes::Bytes;
-use common::{FloorPage, Tally};
+use common::FloorPage;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use futures::TryStreamExt as _;
 use tiledb_cloud_tasks::Client;
@@ -148,19 +147,9 @@ fn list_tasks(c: &mut Criterion) {
     };
     let (fast_client, slow_client) = (client(&fast), client(&slow));
 
-    let tallies: RefCell<HashMap<&'static str, Tally>> = RefCell::default();
-    let measure = |name: &'static str, iters: u64, f: &dyn Fn() -> u64| {
-        let (w0, c0) = (Instant::now(), common::thread_cpu());
-        for _ in 0..iters {
-            std::hint::black_box(f());
-        }
-        let (wall, cpu) = (w0.elapsed(), common::thread_cpu() - c0);
-        tallies
-            .borrow_mut()
-            .entry(name)
-            .or_default()
-            .add(iters, wall, cpu);
-        wall
+    let tallies = common::Tallies::default();
+    let measure = |name: &'static str, iters: u64, f: &dyn Fn() -> _| {
+        common::measure(&tallies, name, iters, f)
     };
 
     let mut group = c.benchmark_group("list_tasks/no_delay");

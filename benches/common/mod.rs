@@ -260,3 +260,27 @@ impl Tally {
         self.cpu.as_secs_f64() / self.iters.max(1) as f64
     }
 }
+
+/// Every side's tally in one bench, by name.
+pub type Tallies = std::cell::RefCell<std::collections::HashMap<&'static str, Tally>>;
+
+/// Runs `f` `iters` times, adds the wall and this thread's CPU time to `name`'s tally, and returns
+/// the wall time (for criterion's `iter_custom`).
+pub fn measure<R>(
+    tallies: &Tallies,
+    name: &'static str,
+    iters: u64,
+    f: &dyn Fn() -> R,
+) -> Duration {
+    let (w0, c0) = (std::time::Instant::now(), thread_cpu());
+    for _ in 0..iters {
+        std::hint::black_box(f());
+    }
+    let (wall, cpu) = (w0.elapsed(), thread_cpu() - c0);
+    tallies
+        .borrow_mut()
+        .entry(name)
+        .or_default()
+        .add(iters, wall, cpu);
+    wall
+}
