@@ -23,6 +23,7 @@ mod common;
 use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Duration;
+use tiledb_cloud_tasks::__private::JsonRowDecoder;
 
 use arrow_ipc::reader::StreamReader;
 use arrow_ipc::writer::StreamWriter;
@@ -37,7 +38,7 @@ use tiledb_cloud_tasks::arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
 };
 use tiledb_cloud_tasks::arrow_schema::{DataType, Field, Schema};
-use tiledb_cloud_tasks::rows::JsonRowDecoder;
+
 use tiledb_cloud_tasks::{Client, ResultFormat};
 
 const ROWS: usize = 50_000;

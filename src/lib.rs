@@ -33,6 +33,14 @@ pub use result::{ResultStream, SqlResult};
 pub use task::{TaskHandle, Update};
 pub use task_id::TaskId;
 
+/// Items the crate's own tests and benches reach: not part of the documented API, and free to
+/// change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::policy::{VirtualClock, parse_retry_after};
+    pub use crate::rows::JsonRowDecoder;
+}
+
 /// The Arrow crates this crate decodes with (feature `arrow`), so your versions match.
 #[cfg(feature = "arrow")]
 pub use {arrow_array, arrow_schema};

@@ -3,13 +3,14 @@
 mod common;
 
 use std::time::Duration;
+use tiledb_cloud_tasks::__private::VirtualClock;
 
 use chrono::TimeZone as _;
 use serde_json::json;
 use tiledb_cloud_tasks::model::{
     ArrayTaskStatus, ArrayTaskType, FileType, ResultFormat, SqlParameters,
 };
-use tiledb_cloud_tasks::policy::{RetryPolicy, VirtualClock};
+use tiledb_cloud_tasks::policy::RetryPolicy;
 use tiledb_cloud_tasks::{Error, ResultResponse, SqlResponse, TaskOrder, TasksQuery};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};

@@ -18,12 +18,13 @@ mod fault_server;
 
 use std::future::{Future, IntoFuture as _};
 use std::time::Duration;
+use tiledb_cloud_tasks::__private::VirtualClock;
 
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy, VirtualClock};
+use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
 use tiledb_cloud_tasks::{ArrayTask, Client, Error, Result, SqlResult, TASK_ID_HEADER};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};

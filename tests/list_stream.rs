@@ -7,12 +7,13 @@
 //! `VirtualClock`, and concurrency is observed through gates, not delays.
 
 use std::sync::{Arc, Mutex};
+use tiledb_cloud_tasks::__private::VirtualClock;
 
 use chrono::{Duration as ChronoDuration, TimeZone as _, Utc};
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use serde_json::{Value, json};
 use tiledb_cloud_tasks::model::{ArrayTaskData, ArrayTaskStatus, ArrayTaskType, FileType};
-use tiledb_cloud_tasks::policy::{RetryPolicy, VirtualClock};
+use tiledb_cloud_tasks::policy::RetryPolicy;
 use tiledb_cloud_tasks::{ArrayTask, Client, Error, Result, TaskList, TaskOrder, TasksQuery};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

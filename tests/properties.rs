@@ -7,6 +7,7 @@
 
 use std::fmt::Debug;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tiledb_cloud_tasks::__private::{JsonRowDecoder, parse_retry_after};
 
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -18,8 +19,6 @@ use tiledb_cloud_tasks::model::{
     ArrayInfo, ArrayTask, ArrayTaskData, ArrayTaskStatus, ArrayTaskType, DomainArray, ErrorBody,
     PaginationMetadata, ResultFormat, SqlParameters,
 };
-use tiledb_cloud_tasks::policy::parse_retry_after;
-use tiledb_cloud_tasks::rows::JsonRowDecoder;
 
 /// Cases per property.
 const CASES: u32 = 256;

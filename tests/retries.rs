@@ -3,9 +3,10 @@
 mod common;
 
 use std::time::{Duration, SystemTime};
+use tiledb_cloud_tasks::__private::VirtualClock;
 
 use tiledb_cloud_tasks::model::SqlParameters;
-use tiledb_cloud_tasks::policy::{RetryPolicy, VirtualClock};
+use tiledb_cloud_tasks::policy::RetryPolicy;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

@@ -4,8 +4,9 @@
 mod common;
 
 use serde_json::json;
+use tiledb_cloud_tasks::__private::VirtualClock;
 use tiledb_cloud_tasks::model::SqlParameters;
-use tiledb_cloud_tasks::policy::{RetryPolicy, VirtualClock};
+use tiledb_cloud_tasks::policy::RetryPolicy;
 use tiledb_cloud_tasks::{Client, Error};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

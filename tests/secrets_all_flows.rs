@@ -18,11 +18,12 @@ mod fault_server;
 use std::fmt::{Debug, Display};
 use std::sync::OnceLock;
 use std::time::Duration;
+use tiledb_cloud_tasks::__private::VirtualClock;
 
 use futures::{StreamExt as _, TryStreamExt as _};
 use serde_json::{Value, json};
 use tiledb_cloud_tasks::model::SqlParameters;
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy, VirtualClock};
+use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
 use tiledb_cloud_tasks::{Client, Credentials, Error, Secret, TASK_ID_HEADER};
 use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};

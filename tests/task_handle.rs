@@ -4,12 +4,13 @@
 mod common;
 
 use std::time::Duration;
+use tiledb_cloud_tasks::__private::VirtualClock;
 
 use futures::StreamExt as _;
 use serde::Deserialize;
 use serde_json::json;
 use tiledb_cloud_tasks::model::{ArrayTaskStatus, SqlParameters};
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy, VirtualClock};
+use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
 use tiledb_cloud_tasks::{Client, Error, TaskHandle, Update};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

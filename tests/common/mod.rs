@@ -3,9 +3,10 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use tiledb_cloud_tasks::__private::VirtualClock;
 
 use tiledb_cloud_tasks::Client;
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy, VirtualClock};
+use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
 
 /// The API key every test client sends; tests assert it never leaks.
 pub const KEY: &str = "sk-test-5e3a9c1f-never-print-me";
