@@ -1,25 +1,31 @@
 //! [`TasksApi`]: the four routes, one-to-one with the spec and named as the official clients name
 //! them. Each call is one logical request (retried by the transport's policy); the higher-level
 //! [`TaskHandle`](crate::TaskHandle) and [`TaskList`](crate::TaskList) are built on these.
+//!
+//! This is the only module that turns an HTTP answer (status, headers, body) into meaning. Each
+//! route has one function here that returns a typed outcome ([`Submission`], [`ResultOutcome`],
+//! a task, a page); the public calls and the handle and stream all go through it, so a new status
+//! or header is handled once, for everyone.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 
-use crate::client::Client;
 use crate::error::{DecodeError, Error, Result};
-use crate::list::TasksQuery;
-use crate::model::{ArrayTask, ArrayTaskData, ErrorBody, SqlParameters};
+use crate::model::{ArrayTask, ArrayTaskData, ErrorBody, SqlParameters, TasksQuery};
+use crate::policy::Clock;
 use crate::task_id::TaskId;
-use crate::transport::{Kind, Reply, Req};
+use crate::transport::{Kind, Payload, Reply, Req, Transport};
 
-/// The low-level Tasks API. Get one from [`Client::api`]; it is a cheap clone of the client.
+/// The low-level Tasks API. Get one from [`Client::api`](crate::Client::api); it is a cheap clone
+/// of the client.
 #[derive(Debug, Clone)]
 pub struct TasksApi {
-    client: Client,
+    transport: Arc<Transport>,
     /// When set, no request outlives it and no retry starts after it.
-    deadline: Option<std::time::Instant>,
+    deadline: Option<Instant>,
 }
 
 /// The answer to `POST /v1/sql/{namespace}`.
@@ -76,6 +82,37 @@ pub enum ResultResponse {
     },
 }
 
+/// What the answer to the SQL submission means.
+#[derive(Debug)]
+pub(crate) enum Submission {
+    /// 200: the rows (read whole, or left to stream).
+    Rows {
+        task_id: Option<TaskId>,
+        content_type: Option<String>,
+        body: Payload,
+    },
+    /// A success without rows: 204, or another 2xx with an empty body.
+    Accepted { task_id: Option<TaskId> },
+    /// The service named a task, then the answer failed: an error status after the task was
+    /// created (a gateway timing out), or the transfer broke after the head. The task exists and
+    /// may be running; `error` says what went wrong.
+    Orphaned { task_id: TaskId, error: Error },
+}
+
+/// What the answer to a result poll means.
+#[derive(Debug)]
+pub(crate) enum ResultOutcome {
+    /// 200: the stored result.
+    Ready {
+        content_type: Option<String>,
+        body: Payload,
+    },
+    /// 202: still running.
+    Pending { retry_after: Option<Duration> },
+    /// 404: not stored, expired, or the task failed (look the task up to tell which).
+    NotAvailable { body: Option<ErrorBody> },
+}
+
 /// Refuses what cannot be a path segment before anything is sent.
 pub(crate) fn check_segment(argument: &'static str, value: &str) -> Result<()> {
     if value.trim().is_empty() {
@@ -97,8 +134,8 @@ pub(crate) fn check_segment(argument: &'static str, value: &str) -> Result<()> {
 }
 
 /// The reply of a route whose only success is 200: an error status becomes its
-/// [`ApiError`](crate::ApiError), and another 2xx (a 202 "still working", a 204 without a body) is a protocol
-/// error, never read as the answer (an empty page would end a listing early).
+/// [`ApiError`](crate::ApiError), and another 2xx (a 202 "still working", a 204 without a body) is
+/// a protocol error, never read as the answer (an empty page would end a listing early).
 async fn only_200(reply: Reply, route: &str) -> Result<Reply> {
     match reply.status {
         StatusCode::OK => Ok(reply),
@@ -110,17 +147,22 @@ async fn only_200(reply: Reply, route: &str) -> Result<Reply> {
 }
 
 impl TasksApi {
-    pub(crate) fn new(client: Client) -> Self {
+    pub(crate) fn new(transport: Arc<Transport>) -> Self {
         TasksApi {
-            client,
+            transport,
             deadline: None,
         }
     }
 
     /// The same calls, bounded by `deadline` (on the client's clock).
-    pub(crate) fn with_deadline(mut self, deadline: Option<std::time::Instant>) -> Self {
+    pub(crate) fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
         self.deadline = deadline;
         self
+    }
+
+    /// The clock the client sleeps on.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.transport.clock
     }
 
     fn request(&self, route: &'static str, segments: Vec<String>) -> Req {
@@ -140,36 +182,33 @@ impl TasksApi {
         params: &SqlParameters,
         accept_encoding: Option<&str>,
     ) -> Result<SqlResponse> {
-        let reply = self
-            .send_sql(namespace, params, accept_encoding, None)
-            .await?;
-        let task_id = reply.task_id.clone();
-        match reply.status {
-            StatusCode::NO_CONTENT => Ok(SqlResponse::NoContent { task_id }),
-            s if s.is_success() => {
-                let content_type = reply.content_type();
-                let body = reply.bytes().await?;
-                if body.is_empty() && s != StatusCode::OK {
-                    Ok(SqlResponse::NoContent { task_id })
-                } else {
-                    Ok(SqlResponse::Rows {
-                        task_id,
-                        content_type,
-                        body,
-                    })
-                }
-            }
-            _ => Err(reply.into_api_error().await),
+        match self
+            .submit(namespace, params, accept_encoding, None, false)
+            .await?
+        {
+            Submission::Rows {
+                task_id,
+                content_type,
+                body,
+            } => Ok(SqlResponse::Rows {
+                body: body.bytes().await?,
+                task_id,
+                content_type,
+            }),
+            Submission::Accepted { task_id } => Ok(SqlResponse::NoContent { task_id }),
+            Submission::Orphaned { error, .. } => Err(error),
         }
     }
 
-    pub(crate) async fn send_sql(
+    /// The SQL submission and what its answer means; with `stream`, rows are left unread.
+    pub(crate) async fn submit(
         &self,
         namespace: &str,
         params: &SqlParameters,
         accept_encoding: Option<&str>,
         timeout: Option<Duration>,
-    ) -> Result<Reply> {
+        stream: bool,
+    ) -> Result<Submission> {
         check_segment("namespace", namespace)?;
         if params.query.as_deref().is_none_or(|q| q.trim().is_empty()) {
             return Err(Error::invalid("query", "is empty"));
@@ -182,7 +221,54 @@ impl TasksApi {
         req.body = Some(Bytes::from(body));
         req.accept_encoding = accept_encoding.map(str::to_owned);
         req.timeout = timeout;
-        self.client.transport().send_streaming(&req).await
+        let reply = match self.transport.send_streaming(&req).await {
+            Ok(reply) => reply,
+            // Sent, and the service named the task before the answer was lost.
+            Err(error) => {
+                return match error.task_id().cloned() {
+                    Some(task_id) => Ok(Submission::Orphaned { task_id, error }),
+                    None => Err(error),
+                };
+            }
+        };
+        let task_id = reply.task_id.clone();
+        match reply.status {
+            StatusCode::OK if stream => Ok(Submission::Rows {
+                task_id,
+                content_type: reply.content_type(),
+                body: reply.body,
+            }),
+            StatusCode::NO_CONTENT => Ok(Submission::Accepted { task_id }),
+            s if s.is_success() => {
+                // A 2xx the spec does not define is rows if it brought any: never dropped.
+                let undefined = s != StatusCode::OK;
+                let content_type = reply.content_type();
+                match reply.bytes().await {
+                    Ok(bytes) if undefined && bytes.is_empty() => {
+                        Ok(Submission::Accepted { task_id })
+                    }
+                    Ok(bytes) => Ok(Submission::Rows {
+                        task_id,
+                        content_type,
+                        body: Payload::full(bytes),
+                    }),
+                    Err(error) => match task_id {
+                        Some(task_id) => Ok(Submission::Orphaned { task_id, error }),
+                        None => Err(error),
+                    },
+                }
+            }
+            // The service named a task before failing (a gateway error): it may be running.
+            // 503 says it was not taken.
+            s if s.is_server_error() && s != StatusCode::SERVICE_UNAVAILABLE => {
+                let error = reply.into_api_error().await;
+                match task_id {
+                    Some(task_id) => Ok(Submission::Orphaned { task_id, error }),
+                    None => Err(error),
+                }
+            }
+            _ => Err(reply.into_api_error().await),
+        }
     }
 
     /// `GET /v1/task/{id}`: one task.
@@ -191,11 +277,7 @@ impl TasksApi {
         check_segment("task id", id.as_str())?;
         let mut req = self.request("/v1/task/{id}", vec!["task".into(), id.as_str().into()]);
         req.task_id = Some(id.clone());
-        let reply = only_200(
-            self.client.transport().send(&req).await?,
-            "GET /v1/task/{id}",
-        )
-        .await?;
+        let reply = only_200(self.transport.send(&req).await?, "GET /v1/task/{id}").await?;
         let body = reply.bytes().await?;
         DecodeError::json("ArrayTask", &body, Some(&id))
     }
@@ -207,33 +289,25 @@ impl TasksApi {
         id: impl Into<TaskId>,
         accept_encoding: Option<&str>,
     ) -> Result<ResultResponse> {
-        let id = id.into();
-        let reply = self.result_reply(&id, accept_encoding, false).await?;
-        match reply.status {
-            StatusCode::OK => {
-                let content_type = reply.content_type();
-                let body = reply.bytes().await?;
-                Ok(ResultResponse::Ready { content_type, body })
-            }
-            StatusCode::ACCEPTED => Ok(ResultResponse::Running {
-                retry_after: reply.retry_after(),
-            }),
-            StatusCode::NOT_FOUND => {
-                let body = reply.bytes().await?;
-                Ok(ResultResponse::NotAvailable {
-                    body: serde_json::from_slice(&body).ok(),
-                })
-            }
-            _ => Err(reply.into_api_error().await),
-        }
+        Ok(
+            match self.result(&id.into(), accept_encoding, false).await? {
+                ResultOutcome::Ready { content_type, body } => ResultResponse::Ready {
+                    content_type,
+                    body: body.bytes().await?,
+                },
+                ResultOutcome::Pending { retry_after } => ResultResponse::Running { retry_after },
+                ResultOutcome::NotAvailable { body } => ResultResponse::NotAvailable { body },
+            },
+        )
     }
 
-    pub(crate) async fn result_reply(
+    /// A result poll and what its answer means; with `stream`, a ready body is left unread.
+    pub(crate) async fn result(
         &self,
         id: &TaskId,
         accept_encoding: Option<&str>,
         stream: bool,
-    ) -> Result<Reply> {
+    ) -> Result<ResultOutcome> {
         check_segment("task id", id.as_str())?;
         let mut req = self.request(
             "/v1/task/{id}/result",
@@ -241,19 +315,36 @@ impl TasksApi {
         );
         req.task_id = Some(id.clone());
         req.accept_encoding = accept_encoding.map(str::to_owned);
-        if stream {
-            self.client.transport().send_streaming(&req).await
+        let reply = if stream {
+            self.transport.send_streaming(&req).await?
         } else {
-            self.client.transport().send(&req).await
+            self.transport.send(&req).await?
+        };
+        match reply.status {
+            StatusCode::OK => Ok(ResultOutcome::Ready {
+                content_type: reply.content_type(),
+                body: reply.body,
+            }),
+            StatusCode::ACCEPTED => Ok(ResultOutcome::Pending {
+                retry_after: reply.retry_after(),
+            }),
+            StatusCode::NOT_FOUND => {
+                // A 404 body is explanation only: a failure reading it loses nothing.
+                let body = reply.bytes().await.unwrap_or_default();
+                Ok(ResultOutcome::NotAvailable {
+                    body: serde_json::from_slice(&body).ok(),
+                })
+            }
+            _ => Err(reply.into_api_error().await),
         }
     }
 
     /// `GET /v1/tasks`: one page of tasks matching `query`. For every page as a stream, see
-    /// [`Client::tasks`].
+    /// [`Client::tasks`](crate::Client::tasks).
     pub async fn tasks_get(&self, query: &TasksQuery) -> Result<ArrayTaskData> {
         let mut req = self.request("/v1/tasks", vec!["tasks".into()]);
         req.query = query.to_pairs()?;
-        let reply = only_200(self.client.transport().send(&req).await?, "GET /v1/tasks").await?;
+        let reply = only_200(self.transport.send(&req).await?, "GET /v1/tasks").await?;
         let body = reply.bytes().await?;
         DecodeError::json("ArrayTaskData", &body, None)
     }

@@ -39,12 +39,12 @@ pub const DEFAULT_USER_AGENT: &str = concat!("tiledb-cloud-tasks-rust/", env!("C
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) transport: Transport,
-    pub(crate) poll: PollPolicy,
+struct Inner {
+    transport: Arc<Transport>,
+    poll: PollPolicy,
 }
 
 impl fmt::Debug for Client {
@@ -79,7 +79,7 @@ impl Client {
 
     /// The low-level calls, one-to-one with the spec.
     pub fn api(&self) -> TasksApi {
-        TasksApi::new(self.clone())
+        TasksApi::new(Arc::clone(&self.inner.transport))
     }
 
     /// Runs SQL in `namespace` and waits for its result: see [`TaskHandle`].
@@ -91,26 +91,23 @@ impl Client {
         namespace: impl Into<String>,
         params: impl Into<SqlParameters>,
     ) -> TaskHandle {
-        TaskHandle::submit(self.clone(), namespace.into(), params.into())
+        TaskHandle::submit(
+            self.api(),
+            self.inner.poll.clone(),
+            namespace.into(),
+            params.into(),
+        )
     }
 
     /// A handle on a task submitted earlier (perhaps by another process): no POST, just the wait for
     /// its stored result.
     pub fn task(&self, id: impl Into<TaskId>) -> TaskHandle {
-        TaskHandle::resume(self.clone(), id.into())
+        TaskHandle::resume(self.api(), self.inner.poll.clone(), id.into())
     }
 
     /// Every task the caller can see, filtered: see [`TaskList`].
     pub fn tasks(&self) -> TaskList {
-        TaskList::new(self.clone())
-    }
-
-    pub(crate) fn transport(&self) -> &Transport {
-        &self.inner.transport
-    }
-
-    pub(crate) fn poll_policy(&self) -> &PollPolicy {
-        &self.inner.poll
+        TaskList::new(self.api())
     }
 }
 
@@ -240,7 +237,8 @@ impl ClientBuilder {
         self
     }
 
-    /// The clock sleeps and deadlines use; tests inject a [`VirtualClock`](crate::policy::VirtualClock).
+    /// The clock sleeps and deadlines use (default [`TokioClock`], which obeys tokio's paused
+    /// test clock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -288,7 +286,7 @@ impl ClientBuilder {
         };
         Ok(Client {
             inner: Arc::new(Inner {
-                transport: Transport {
+                transport: Arc::new(Transport {
                     http,
                     base,
                     credentials: self.credentials,
@@ -297,7 +295,7 @@ impl ClientBuilder {
                     user_agent,
                     accept_encoding,
                     timeout,
-                },
+                }),
                 poll: self.poll,
             }),
         })

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::model::{ArrayTaskStatus, ErrorBody};
+use crate::model::{ArrayTaskStatus, ErrorBody, InvalidQuery};
+use crate::policy::TRANSIENT_STATUSES;
 use crate::task_id::TaskId;
 
 /// A `Result` with this crate's [`Error`].
@@ -269,7 +270,7 @@ impl Error {
     /// resume the task instead.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Api(e) => matches!(e.status, 408 | 429 | 500 | 502 | 503 | 504),
+            Error::Api(e) => TRANSIENT_STATUSES.contains(&e.status),
             Error::Transport(e) => e.is_transient(),
             Error::Listing { source, .. } => source.is_retryable(),
             _ => false,
@@ -343,6 +344,15 @@ impl Error {
             *slot = Some(id.clone());
         }
         self
+    }
+}
+
+impl From<InvalidQuery> for Error {
+    fn from(e: InvalidQuery) -> Self {
+        Error::InvalidArgument {
+            argument: e.parameter,
+            reason: e.reason,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ mod local;
 pub mod model;
 pub mod policy;
 mod result;
-pub mod rows;
+mod rows;
 #[cfg(feature = "server")]
 pub mod server;
 mod task;
@@ -26,9 +26,9 @@ pub use api::{ResultResponse, SqlResponse, TasksApi};
 pub use auth::{Credentials, Secret};
 pub use client::{Client, ClientBuilder, DEFAULT_HOST, DEFAULT_USER_AGENT};
 pub use error::{ApiError, DecodeError, Error, Result, TransportError};
-pub use list::{TaskList, TaskOrder, TasksQuery};
+pub use list::TaskList;
 pub use model::TASK_ID_HEADER;
-pub use model::{ArrayTask, ArrayTaskStatus, ResultFormat, SqlParameters};
+pub use model::{ArrayTask, ArrayTaskStatus, ResultFormat, SqlParameters, TaskOrder, TasksQuery};
 pub use result::{ResultStream, SqlResult};
 pub use task::{TaskHandle, Update};
 pub use task_id::TaskId;
@@ -37,8 +37,9 @@ pub use task_id::TaskId;
 /// change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::policy::{VirtualClock, parse_retry_after};
+    pub use crate::policy::clock::VirtualClock;
     pub use crate::rows::JsonRowDecoder;
+    pub use crate::transport::parse_retry_after;
 }
 
 /// The Arrow crates this crate decodes with (feature `arrow`), so your versions match.

@@ -47,199 +47,21 @@ use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryStreamExt as _};
 use tracing::Instrument as _;
 
-use crate::client::Client;
+use crate::api::TasksApi;
 use crate::error::{Error, Result};
-use crate::model::{ArrayTask, ArrayTaskData, ArrayTaskStatus, ArrayTaskType, FileType};
+use crate::model::{
+    ArrayTask, ArrayTaskData, ArrayTaskStatus, ArrayTaskType, FileType, TaskOrder, TasksQuery,
+    for_each_filter,
+};
 
-/// How `GET /v1/tasks` orders its answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TaskOrder {
-    /// By start time (`start_time`).
-    StartTime,
-    /// By name (`name`).
-    Name,
-    /// Another value the service understands, sent verbatim.
-    Other(String),
-}
-
-impl TaskOrder {
-    fn as_str(&self) -> &str {
-        match self {
-            TaskOrder::StartTime => "start_time",
-            TaskOrder::Name => "name",
-            TaskOrder::Other(s) => s,
-        }
-    }
-}
-
-/// The filters of `GET /v1/tasks`, typed. Every one is optional.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TasksQuery {
-    namespace: Option<String>,
-    created_by: Option<String>,
-    array: Option<String>,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-    page: Option<u64>,
-    per_page: Option<u64>,
-    task_type: Option<ArrayTaskType>,
-    exclude_types: Vec<ArrayTaskType>,
-    file_types: Vec<FileType>,
-    exclude_file_types: Vec<FileType>,
-    status: Option<ArrayTaskStatus>,
-    search: Option<String>,
-    order_by: Option<TaskOrder>,
-}
-
-macro_rules! query_setters {
+macro_rules! list_setters {
     ($($(#[$m:meta])* $name:ident ( $arg:ident : $ty:ty ) |$q:ident| $body:expr;)+) => {
-        impl TasksQuery {
-            $($(#[$m])* pub fn $name(mut self, $arg: $ty) -> Self { let $q = &mut self; $body; self })+
-        }
         impl TaskList {
             $($(#[$m])* pub fn $name(mut self, $arg: $ty) -> Self { self.query = self.query.$name($arg); self })+
         }
     };
 }
-
-query_setters! {
-    /// Only tasks in this namespace.
-    namespace(namespace: impl Into<String>) |q| q.namespace = Some(namespace.into());
-    /// Only tasks run by this user.
-    created_by(user: impl Into<String>) |q| q.created_by = Some(user.into());
-    /// Only tasks on this array, as a `tiledb://namespace/name` URI (checked before sending).
-    array(uri: impl Into<String>) |q| q.array = Some(uri.into());
-    /// Only tasks started at or after this time (sent as Unix seconds).
-    start(time: DateTime<Utc>) |q| q.start = Some(time);
-    /// Only tasks started at or before this time (sent as Unix seconds).
-    end(time: DateTime<Utc>) |q| q.end = Some(time);
-    /// The page to start from (1-based).
-    page(page: u64) |q| q.page = Some(page);
-    /// Tasks per page (at least 1).
-    per_page(n: u64) |q| q.per_page = Some(n);
-    /// Only tasks of this type.
-    task_type(t: ArrayTaskType) |q| q.task_type = Some(t);
-    /// Leaves out tasks of this type (may be given several times).
-    exclude_type(t: ArrayTaskType) |q| q.exclude_types.push(t);
-    /// Only tasks whose array has this file type (may be given several times).
-    file_type(t: FileType) |q| q.file_types.push(t);
-    /// Leaves out tasks whose array has this file type (may be given several times).
-    exclude_file_type(t: FileType) |q| q.exclude_file_types.push(t);
-    /// Only tasks in this status (any value, including ones this crate does not know).
-    status(status: ArrayTaskStatus) |q| q.status = Some(status);
-    /// Free-text search over name, namespace and description.
-    search(text: impl Into<String>) |q| q.search = Some(text.into());
-    /// The order of the answer.
-    order_by(order: TaskOrder) |q| q.order_by = Some(order);
-}
-
-impl TasksQuery {
-    /// A query with no filter.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The query string, exactly as the spec serializes it: `exclude_type` comma-joined, `file_type`
-    /// and `exclude_file_type` as repeated keys, times as Unix seconds. Checks every argument first.
-    pub fn to_pairs(&self) -> Result<Vec<(&'static str, String)>> {
-        let mut q: Vec<(&'static str, String)> = Vec::new();
-        if let Some(ns) = &self.namespace {
-            non_empty("namespace", ns)?;
-            q.push(("namespace", ns.clone()));
-        }
-        if let Some(u) = &self.created_by {
-            non_empty("created_by", u)?;
-            q.push(("created_by", u.clone()));
-        }
-        if let Some(a) = &self.array {
-            check_array_uri(a)?;
-            q.push(("array", a.clone()));
-        }
-        if let Some(t) = self.start {
-            q.push(("start", unix_seconds("start", t)?.to_string()));
-        }
-        if let Some(t) = self.end {
-            q.push(("end", unix_seconds("end", t)?.to_string()));
-        }
-        if let (Some(s), Some(e)) = (self.start, self.end)
-            && s > e
-        {
-            return Err(Error::invalid("start", "is after end"));
-        }
-        if let Some(p) = self.page {
-            if p == 0 {
-                return Err(Error::invalid("page", "pages are numbered from 1"));
-            }
-            q.push(("page", p.to_string()));
-        }
-        if let Some(n) = self.per_page {
-            if n == 0 {
-                return Err(Error::invalid("per_page", "must be at least 1"));
-            }
-            q.push(("per_page", n.to_string()));
-        }
-        if let Some(t) = &self.task_type {
-            q.push(("type", t.to_string()));
-        }
-        if !self.exclude_types.is_empty() {
-            let joined: Vec<&str> = self.exclude_types.iter().map(|t| t.as_str()).collect();
-            q.push(("exclude_type", joined.join(",")));
-        }
-        for t in &self.file_types {
-            q.push(("file_type", t.to_string()));
-        }
-        for t in &self.exclude_file_types {
-            q.push(("exclude_file_type", t.to_string()));
-        }
-        if let Some(s) = &self.status {
-            non_empty("status", s.as_str())?;
-            q.push(("status", s.to_string()));
-        }
-        if let Some(s) = &self.search {
-            q.push(("search", s.clone()));
-        }
-        if let Some(o) = &self.order_by {
-            non_empty("order_by", o.as_str())?;
-            q.push(("orderby", o.as_str().to_owned()));
-        }
-        Ok(q)
-    }
-}
-
-fn non_empty(argument: &'static str, v: &str) -> Result<()> {
-    if v.trim().is_empty() {
-        Err(Error::invalid(argument, "is empty"))
-    } else {
-        Ok(())
-    }
-}
-
-fn unix_seconds(argument: &'static str, t: DateTime<Utc>) -> Result<u64> {
-    u64::try_from(t.timestamp())
-        .map_err(|_| Error::invalid(argument, format!("{t} is before the Unix epoch")))
-}
-
-/// `tiledb://namespace/name`, both parts non-empty (the service answers error 24 otherwise).
-fn check_array_uri(uri: &str) -> Result<()> {
-    let rest = uri.strip_prefix("tiledb://").ok_or_else(|| {
-        Error::invalid(
-            "array",
-            format!("{uri:?} is not a tiledb://namespace/name URI"),
-        )
-    })?;
-    match rest.split_once('/') {
-        Some((ns, name))
-            if !ns.is_empty() && !name.is_empty() && !ns.contains(char::is_whitespace) =>
-        {
-            Ok(())
-        }
-        _ => Err(Error::invalid(
-            "array",
-            format!("{uri:?} is not a tiledb://namespace/name URI"),
-        )),
-    }
-}
+for_each_filter!(list_setters);
 
 /// The default number of pages fetched ahead.
 pub const DEFAULT_PREFETCH: usize = 1;
@@ -272,16 +94,16 @@ pub const DEDUP_WINDOW: usize = 10_000;
 #[derive(Debug, Clone)]
 #[must_use = "a TaskList does nothing until streamed"]
 pub struct TaskList {
-    client: Client,
+    api: TasksApi,
     query: TasksQuery,
     prefetch: usize,
     max_pages: u64,
 }
 
 impl TaskList {
-    pub(crate) fn new(client: Client) -> Self {
+    pub(crate) fn new(api: TasksApi) -> Self {
         TaskList {
-            client,
+            api,
             query: TasksQuery::default(),
             prefetch: DEFAULT_PREFETCH,
             max_pages: DEFAULT_MAX_PAGES,
@@ -315,7 +137,7 @@ impl TaskList {
     /// The first page only (one request), with its pagination metadata, exactly as the service
     /// answered it: no `end` is pinned and nothing is deduplicated.
     pub async fn first_page(&self) -> Result<ArrayTaskData> {
-        self.client.api().tasks_get(&self.query).await
+        self.api.tasks_get(&self.query).await
     }
 
     /// Every task, page after page. Each item is a task or, last, the error that ended the
@@ -332,7 +154,7 @@ impl TaskList {
     /// with no task yields no page: use [`first_page`](TaskList::first_page) for the totals).
     pub fn pages(self) -> BoxStream<'static, Result<ArrayTaskData>> {
         let TaskList {
-            client,
+            api,
             mut query,
             prefetch,
             max_pages,
@@ -346,13 +168,13 @@ impl TaskList {
         async_stream::stream! {
             // Check the arguments once, before any request.
             if let Err(e) = query.to_pairs() {
-                yield Err(e);
+                yield Err(e.into());
                 return;
             }
             let first = query.page.unwrap_or(1);
             let last_allowed = first.saturating_add(max_pages - 1);
             let mut seen = SeenIds::default();
-            let mut fetcher = Fetcher::new(client, query, prefetch);
+            let mut fetcher = Fetcher::new(api, query, prefetch);
             let mut page_no = first;
             loop {
                 let data = match fetcher.next(page_no).await {
@@ -442,7 +264,7 @@ impl SeenIds {
 /// Fetches pages, up to `depth` ahead, each in its own task so they progress while the consumer
 /// works. Outstanding fetches are aborted when the stream is dropped.
 struct Fetcher {
-    client: Client,
+    api: TasksApi,
     query: TasksQuery,
     depth: usize,
     next_to_request: u64,
@@ -458,10 +280,10 @@ impl Drop for Fetcher {
 }
 
 impl Fetcher {
-    fn new(client: Client, query: TasksQuery, depth: usize) -> Self {
+    fn new(api: TasksApi, query: TasksQuery, depth: usize) -> Self {
         let first = query.page.unwrap_or(1);
         Fetcher {
-            client,
+            api,
             query,
             depth,
             next_to_request: first,
@@ -477,7 +299,7 @@ impl Fetcher {
         while self.depth > 0 && self.next_to_request <= last.min(ahead) {
             let page = self.next_to_request;
             // The span is made here, so that it is a child of the consumer's span, not of nothing.
-            let fut = fetch(self.client.clone(), self.query.clone(), page);
+            let fut = fetch(self.api.clone(), self.query.clone(), page);
             self.in_flight.push_back((page, tokio::spawn(fut)));
             match self.next_to_request.checked_add(1) {
                 Some(n) => self.next_to_request = n,
@@ -503,14 +325,14 @@ impl Fetcher {
             };
         }
         self.next_to_request = self.next_to_request.max(page.saturating_add(1));
-        fetch(self.client.clone(), self.query.clone(), page).await
+        fetch(self.api.clone(), self.query.clone(), page).await
     }
 }
 
 /// Fetches one page, in a `tasks_page` span (one per page fetched; the transport's `http_request`
 /// spans, one per attempt, are its children). The span is created when this is called.
 fn fetch(
-    client: Client,
+    api: TasksApi,
     mut query: TasksQuery,
     page: u64,
 ) -> impl Future<Output = Result<ArrayTaskData>> + Send + 'static {
@@ -524,7 +346,7 @@ fn fetch(
     );
     let record = span.clone();
     async move {
-        let data = client.api().tasks_get(&query).await?;
+        let data = api.tasks_get(&query).await?;
         record.record("items", data.array_tasks.len());
         if let Some(t) = data.pagination_metadata.and_then(|m| m.total_pages) {
             record.record("total_pages", t);
@@ -537,20 +359,6 @@ fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn array_uris_must_be_tiledb_namespace_name() {
-        assert!(check_array_uri("tiledb://ns/arr").is_ok());
-        for bad in [
-            "arr",
-            "s3://b/a",
-            "tiledb://ns",
-            "tiledb:///arr",
-            "tiledb://ns/",
-        ] {
-            assert!(check_array_uri(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn dedup_window_is_bounded() {

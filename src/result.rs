@@ -10,6 +10,7 @@ use crate::rows::JsonRowDecoder;
 use crate::error::{DecodeError, Error, Result};
 use crate::model::ResultFormat;
 use crate::task_id::TaskId;
+use crate::transport::Payload;
 
 /// The result of an SQL task: the raw body, its format and content type, and decoders.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,16 +217,7 @@ pub struct ResultStream {
     task_id: Option<TaskId>,
     format: ResultFormat,
     content_type: Option<String>,
-    body: Source,
-}
-
-/// Where a streamed body comes from.
-#[derive(Debug)]
-enum Source {
-    /// The HTTP response, not read yet.
-    Live(reqwest::Response),
-    /// A body already in memory (an inline answer, or an empty one).
-    Read(Bytes),
+    body: Payload,
 }
 
 impl ResultStream {
@@ -233,14 +225,14 @@ impl ResultStream {
         task_id: Option<TaskId>,
         asked: Option<&ResultFormat>,
         content_type: Option<String>,
-        response: reqwest::Response,
+        body: Payload,
     ) -> Result<ResultStream> {
         let format = resolve_format(task_id.as_ref(), asked, content_type.as_deref())?;
         Ok(ResultStream {
             task_id,
             format,
             content_type,
-            body: Source::Live(response),
+            body,
         })
     }
 
@@ -249,7 +241,7 @@ impl ResultStream {
             task_id: r.task_id,
             format: r.format,
             content_type: r.content_type,
-            body: Source::Read(r.body),
+            body: Payload::full(r.body),
         }
     }
 
@@ -270,25 +262,7 @@ impl ResultStream {
 
     /// The raw body, chunk by chunk (already decompressed).
     pub fn bytes_stream(self) -> BoxStream<'static, Result<Bytes>> {
-        let task_id = self.task_id.clone();
-        let response = match self.body {
-            Source::Read(b) => return futures::stream::once(async move { Ok(b) }).boxed(),
-            Source::Live(r) => r,
-        };
-        let url = response.url().to_string();
-        response
-            .bytes_stream()
-            .map(move |r| {
-                r.map_err(|source| {
-                    Error::Transport(Box::new(crate::error::TransportError {
-                        method: "GET".into(),
-                        url: url.clone(),
-                        task_id: task_id.clone(),
-                        source,
-                    }))
-                })
-            })
-            .boxed()
+        self.body.into_stream()
     }
 
     /// Reads the whole body into an [`SqlResult`].

@@ -9,18 +9,16 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
-use reqwest::StatusCode;
 use tokio::sync::mpsc;
 use tracing::{Instrument as _, field};
 
-use crate::api::TasksApi;
-use crate::client::Client;
+use crate::api::{ResultOutcome, Submission, TasksApi};
 use crate::error::{Error, Result};
 use crate::model::{ArrayTask, ResultFormat, SqlParameters, TASK_ID_HEADER};
 use crate::policy::{Clock, PollPolicy};
 use crate::result::{ResultStream, SqlResult};
 use crate::task_id::TaskId;
-use crate::transport::{Body, Reply};
+use crate::transport::Payload;
 
 /// Progress of a [`TaskHandle`], from [`TaskHandle::updates`].
 #[derive(Debug)]
@@ -111,38 +109,38 @@ enum Mode {
 #[derive(Debug, Clone)]
 #[must_use = "a TaskHandle does nothing until it is awaited or its updates are polled"]
 pub struct TaskHandle {
-    client: Client,
+    api: TasksApi,
     start: Start,
     mode: Mode,
-    poll: Option<PollPolicy>,
+    poll: PollPolicy,
     accept_encoding: Option<String>,
     expected_format: Option<ResultFormat>,
 }
 
 impl TaskHandle {
-    pub(crate) fn submit(client: Client, namespace: String, params: SqlParameters) -> Self {
+    fn new(api: TasksApi, poll: PollPolicy, start: Start) -> Self {
         TaskHandle {
-            client,
-            start: Start::Submit {
-                namespace,
-                params: Box::new(params),
-            },
+            api,
+            start,
             mode: Mode::Stored,
-            poll: None,
+            poll,
             accept_encoding: None,
             expected_format: None,
         }
     }
 
-    pub(crate) fn resume(client: Client, id: TaskId) -> Self {
-        TaskHandle {
-            client,
-            start: Start::Resume(id),
-            mode: Mode::Stored,
-            poll: None,
-            accept_encoding: None,
-            expected_format: None,
-        }
+    pub(crate) fn submit(
+        api: TasksApi,
+        poll: PollPolicy,
+        namespace: String,
+        params: SqlParameters,
+    ) -> Self {
+        let params = Box::new(params);
+        TaskHandle::new(api, poll, Start::Submit { namespace, params })
+    }
+
+    pub(crate) fn resume(api: TasksApi, poll: PollPolicy, id: TaskId) -> Self {
+        TaskHandle::new(api, poll, Start::Resume(id))
     }
 
     /// The task's id: known from the start for a resumed handle; for a new query, only once it is
@@ -158,7 +156,7 @@ impl TaskHandle {
     /// query that has not been submitted yet.
     pub async fn status(&self) -> Result<ArrayTask> {
         match self.task_id() {
-            Some(id) => self.client.api().task_id_get(id).await,
+            Some(id) => self.api.task_id_get(id).await,
             None => Err(Error::invalid(
                 "task id",
                 "the query has not been submitted yet; await the handle or watch its updates",
@@ -168,19 +166,19 @@ impl TaskHandle {
 
     /// The overall deadline of this wait (overrides the client's poll policy).
     pub fn deadline(mut self, d: Duration) -> Self {
-        self.poll = Some(self.policy().deadline(d));
+        self.poll = self.poll.deadline(d);
         self
     }
 
     /// Waits without a deadline. Only ask for this when something else bounds the wait.
     pub fn no_deadline(mut self) -> Self {
-        self.poll = Some(self.policy().no_deadline());
+        self.poll = self.poll.no_deadline();
         self
     }
 
     /// The poll policy of this wait (overrides the client's).
     pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
-        self.poll = Some(policy);
+        self.poll = policy;
         self
     }
 
@@ -202,12 +200,6 @@ impl TaskHandle {
     pub fn result_format(mut self, format: ResultFormat) -> Self {
         self.expected_format = Some(format);
         self
-    }
-
-    fn policy(&self) -> PollPolicy {
-        self.poll
-            .clone()
-            .unwrap_or_else(|| self.client.poll_policy().clone())
     }
 
     /// The progress of the wait, as a stream: [`Update::Submitted`] (or [`Update::Resumed`]), an
@@ -254,7 +246,7 @@ impl TaskHandle {
 
     /// The whole flow; `tx` receives progress when watched.
     async fn run(self, tx: Option<mpsc::UnboundedSender<Update>>, stream: bool) -> Result<Fetched> {
-        let policy = self.policy();
+        let policy = self.poll.clone();
         let span = tracing::info_span!(
             "task_wait",
             tiledb.task_id = self.task_id().map(|t| t.as_str()),
@@ -266,9 +258,10 @@ impl TaskHandle {
             polls = field::Empty,
             outcome = field::Empty,
         );
+        let clock = Arc::clone(self.api.clock());
         let mut waiter = Waiter {
-            clock: self.client.transport().clock.clone(),
-            started: self.client.transport().clock.now(),
+            started: clock.now(),
+            clock,
             policy,
             tx,
             polls: 0,
@@ -290,7 +283,7 @@ impl TaskHandle {
     }
 
     async fn flow(self, w: &mut Waiter) -> Result<Fetched> {
-        let api = self.client.api().with_deadline(w.deadline());
+        let api = self.api.with_deadline(w.deadline());
         let ae = self.accept_encoding.as_deref();
         match self.start {
             Start::Resume(id) => {
@@ -322,8 +315,9 @@ enum Submitted {
     Wait(TaskId),
 }
 
-/// `POST /sql`, and what its answer means. The query is sent once: whatever goes wrong after it
-/// was sent, a task id that came back is waited for, never submitted again.
+/// `POST /sql`, and what to do next. The query is sent once: whatever goes wrong after it was
+/// sent, a task that the service named is followed (when its result is stored), never submitted
+/// again.
 async fn submit(
     api: &TasksApi,
     w: &mut Waiter,
@@ -344,68 +338,48 @@ async fn submit(
             w.remaining()
         }
     };
-    let reply = match api.send_sql(namespace, params, ae, timeout).await {
-        Ok(reply) => reply,
-        Err(e) => {
-            // Sent, but the answer was lost after the service named the task: wait for it.
-            return match e.task_id().cloned() {
-                Some(id) if !matches!(e, Error::InvalidArgument { .. }) => {
-                    tracing::warn!(task_id = %id, error = %e, "the submission's answer was lost; polling its task instead of submitting again");
-                    w.submitted(&id);
-                    Ok(Submitted::Wait(id))
-                }
-                _ => Err(e),
-            };
-        }
-    };
-    let task_id = reply.task_id.clone();
-    if let Some(id) = &task_id {
-        w.submitted(id);
-    }
-    let status = reply.status;
-    match (status, task_id) {
-        (StatusCode::OK, task_id) if w.stream => w
-            .fetched(task_id, expected.as_ref(), reply)
-            .await
-            .map(Submitted::Answered),
-        (StatusCode::OK, task_id) => {
-            let content_type = reply.content_type();
-            match (reply.bytes().await, task_id) {
-                (Ok(body), task_id) => {
-                    SqlResult::new(task_id, expected.as_ref(), content_type, body)
-                        .map(|r| Submitted::Answered(Fetched::Whole(r)))
-                }
-                // The rows were cut short, but they are stored: fetch them again.
-                (Err(e), Some(id)) if params.store_results == Some(true) => {
-                    tracing::warn!(error = %e, "inline rows cut short; fetching the stored result");
-                    Ok(Submitted::Wait(id))
-                }
-                (Err(e), _) => Err(e),
+    let stored = params.store_results == Some(true);
+    match api.submit(namespace, params, ae, timeout, w.stream).await? {
+        Submission::Rows {
+            task_id,
+            content_type,
+            body,
+        } => {
+            if let Some(id) = &task_id {
+                w.submitted(id);
             }
+            w.fetched(task_id, expected.as_ref(), content_type, body)
+                .await
+                .map(Submitted::Answered)
         }
-        (s, Some(id)) if s.is_success() && mode == Mode::Stored => Ok(Submitted::Wait(id)),
+        Submission::Accepted { task_id: Some(id) } if mode == Mode::Stored => {
+            w.submitted(&id);
+            Ok(Submitted::Wait(id))
+        }
         // The rows are stored under a task nobody named: an empty result here would be a
         // silently lost one.
-        (s, None) if s.is_success() && mode == Mode::Stored => Err(Error::Protocol(format!(
-            "the submission answered {s} without a task id ({TASK_ID_HEADER}), so its stored \
-             result cannot be fetched"
-        ))),
+        Submission::Accepted { task_id: None } if mode == Mode::Stored => {
+            Err(Error::Protocol(format!(
+                "the submission succeeded without a task id ({TASK_ID_HEADER}), so its stored \
+                 result cannot be fetched"
+            )))
+        }
         // Inline, and nothing to return (a statement without rows).
-        (s, task_id) if s.is_success() => {
+        Submission::Accepted { task_id } => {
+            if let Some(id) = &task_id {
+                w.submitted(id);
+            }
             SqlResult::new(task_id, expected.as_ref(), None, Default::default())
                 .map(|r| Submitted::Answered(Fetched::Whole(r)))
         }
-        // The service named a task before failing (a gateway error): it may be running. Wait
-        // for it; never submit again. (503 says it was not taken.)
-        (s, Some(id))
-            if s.is_server_error()
-                && s != StatusCode::SERVICE_UNAVAILABLE
-                && mode == Mode::Stored =>
-        {
-            tracing::warn!(task_id = %id, status = s.as_u16(), "the submission failed after the task was created; polling it");
-            Ok(Submitted::Wait(id))
+        // The task exists, and its answer was lost (or a gateway failed after it was made): wait
+        // for its stored result instead of submitting again.
+        Submission::Orphaned { task_id, error } if stored => {
+            tracing::warn!(task_id = %task_id, error = %error, "the submission's answer was lost; polling its task instead of submitting again");
+            w.submitted(&task_id);
+            Ok(Submitted::Wait(task_id))
         }
-        _ => Err(reply.into_api_error().await),
+        Submission::Orphaned { task_id, error } => Err(error.with_task_id(&task_id)),
     }
 }
 
@@ -466,21 +440,21 @@ impl Waiter {
         let mut schedule = self.policy.schedule();
         loop {
             self.polls += 1;
-            let reply = api
-                .result_reply(&id, ae, self.stream)
+            let outcome = api
+                .result(&id, ae, self.stream)
                 .await
                 .map_err(|e| e.with_task_id(&id))?;
-            match reply.status {
-                StatusCode::OK => {
+            match outcome {
+                ResultOutcome::Ready { content_type, body } => {
                     tracing::info!(task_id = %id, polls = self.polls, "result ready");
-                    return self.fetched(Some(id), expected.as_ref(), reply).await;
+                    return self
+                        .fetched(Some(id), expected.as_ref(), content_type, body)
+                        .await;
                 }
-                StatusCode::ACCEPTED => {
-                    let retry_after = reply.retry_after();
-                    self.pause(&id, schedule.next_interval(retry_after)).await?;
+                ResultOutcome::Pending { retry_after } => {
+                    self.pause(&id, schedule.next(retry_after)).await?;
                 }
-                StatusCode::NOT_FOUND => {
-                    let body = reply.bytes().await.unwrap_or_default();
+                ResultOutcome::NotAvailable { body } => {
                     let task = api
                         .task_id_get(id.clone())
                         .await
@@ -494,41 +468,30 @@ impl Waiter {
                             });
                         }
                         Some(status) if status.is_terminal() => {
-                            return Err(Error::ResultNotAvailable {
-                                task_id: id,
-                                body: serde_json::from_slice(&body).ok(),
-                            });
+                            return Err(Error::ResultNotAvailable { task_id: id, body });
                         }
                         // Not finished yet (or unknown): its result may still come.
-                        _ => self.pause(&id, schedule.next_interval(None)).await?,
+                        _ => self.pause(&id, schedule.next(None)).await?,
                     }
                 }
-                _ => return Err(reply.into_api_error().await.with_task_id(&id)),
             }
         }
     }
 
-    /// The 200 answer as a result: read whole, or handed over to stream.
+    /// A ready body as a result: read whole, or handed over to stream.
     async fn fetched(
         &self,
         task_id: Option<TaskId>,
         expected: Option<&ResultFormat>,
-        reply: Reply,
+        content_type: Option<String>,
+        body: Payload,
     ) -> Result<Fetched> {
-        let content_type = reply.content_type();
-        match reply.body {
-            Body::Streaming(response) if self.stream => {
-                ResultStream::new(task_id, expected, content_type, response).map(Fetched::Live)
-            }
-            _ => {
-                let body = reply.bytes().await;
-                let body = match (&task_id, body) {
-                    (Some(id), Err(e)) => return Err(e.with_task_id(id)),
-                    (_, b) => b?,
-                };
-                SqlResult::new(task_id, expected, content_type, body).map(Fetched::Whole)
-            }
+        let body = body.with_task_id(task_id.as_ref());
+        if self.stream {
+            return ResultStream::new(task_id, expected, content_type, body).map(Fetched::Live);
         }
+        let bytes = body.bytes().await?;
+        SqlResult::new(task_id, expected, content_type, bytes).map(Fetched::Whole)
     }
 
     /// Sleeps before the next poll, clamped to the deadline; at the deadline, the timeout.

@@ -1,11 +1,13 @@
 //! The one place that sends: retries, `Retry-After`, redirects without leaking credentials, and one
-//! tracing span per HTTP attempt.
+//! tracing span per HTTP attempt. What an answer *means* is decided in `api.rs` alone; this module
+//! only decides whether to try again (by the rules of [`RetryPolicy`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
+use futures::stream::BoxStream;
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use tracing::{Instrument as _, field};
@@ -14,7 +16,7 @@ use url::Url;
 use crate::auth::Credentials;
 use crate::error::{ApiError, Error, Result, TransportError};
 use crate::model::{API_KEY_HEADER, TASK_ID_HEADER};
-use crate::policy::{AttemptOutcome, Clock, RetryPolicy, parse_retry_after};
+use crate::policy::{AttemptOutcome, Clock, RetryPolicy};
 use crate::task_id::TaskId;
 
 /// How much of an error body is read; the rest is not needed to explain the error.
@@ -70,20 +72,94 @@ impl Req {
     }
 }
 
-/// The body of a reply: read whole, or left to stream.
-pub(crate) enum Body {
+/// A body: read whole, or left to stream. Whoever consumes it never sees reqwest: a failure while
+/// reading becomes an [`Error::Transport`] naming the request (and its task, when known).
+pub(crate) struct Payload {
+    body: Body,
+    task_id: Option<TaskId>,
+}
+
+enum Body {
     Full(Bytes),
-    Streaming(reqwest::Response),
+    Streaming {
+        /// Boxed: a response is large, and payloads travel inside results and outcomes.
+        response: Box<reqwest::Response>,
+        /// The method of the request that got this response (after redirects).
+        method: Method,
+    },
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the bytes: they are result data.
+        match &self.body {
+            Body::Full(b) => write!(f, "Payload({} bytes read)", b.len()),
+            Body::Streaming { response, .. } => write!(f, "Payload(streaming {})", response.url()),
+        }
+    }
+}
+
+impl Payload {
+    /// A body already in memory.
+    pub(crate) fn full(bytes: Bytes) -> Payload {
+        Payload {
+            body: Body::Full(bytes),
+            task_id: None,
+        }
+    }
+
+    /// The task the body belongs to, for errors while reading it.
+    pub(crate) fn with_task_id(mut self, id: Option<&TaskId>) -> Payload {
+        if self.task_id.is_none() {
+            self.task_id = id.cloned();
+        }
+        self
+    }
+
+    /// The whole body (read now, if it was left to stream).
+    pub(crate) async fn bytes(self) -> Result<Bytes> {
+        match self.body {
+            Body::Full(b) => Ok(b),
+            Body::Streaming { response, method } => {
+                let url = response.url().clone();
+                response
+                    .bytes()
+                    .await
+                    .map_err(|e| transport_error(&method, &url, self.task_id, e))
+            }
+        }
+    }
+
+    /// The body, chunk by chunk (already decompressed).
+    pub(crate) fn into_stream(self) -> BoxStream<'static, Result<Bytes>> {
+        let (response, method) = match self.body {
+            Body::Full(b) => return futures::stream::once(async move { Ok(b) }).boxed(),
+            Body::Streaming { response, method } => (response, method),
+        };
+        let url = response.url().clone();
+        let task_id = self.task_id;
+        response
+            .bytes_stream()
+            .map(move |r| r.map_err(|e| transport_error(&method, &url, task_id.clone(), e)))
+            .boxed()
+    }
+
+    /// At most `limit` bytes of the body; a failure mid-way keeps what came.
+    async fn read_limited(self, limit: usize) -> Bytes {
+        match self.body {
+            Body::Full(b) => b.slice(..b.len().min(limit)),
+            Body::Streaming { response, .. } => read_limited(*response, limit).await,
+        }
+    }
 }
 
 /// A response that ended the retry loop: a success, or a status not worth (or out of) retrying.
+/// Only `api.rs` reads it: the status and headers mean something only there.
 pub(crate) struct Reply {
     pub(crate) status: StatusCode,
     pub(crate) headers: HeaderMap,
     pub(crate) task_id: Option<TaskId>,
-    /// The method of the request that got this reply (after redirects).
-    pub(crate) method: Method,
-    pub(crate) body: Body,
+    pub(crate) body: Payload,
 }
 
 impl Reply {
@@ -100,15 +176,7 @@ impl Reply {
 
     /// The whole body (read now, if it was left to stream).
     pub(crate) async fn bytes(self) -> Result<Bytes> {
-        match self.body {
-            Body::Full(b) => Ok(b),
-            Body::Streaming(r) => {
-                let url = r.url().clone();
-                r.bytes()
-                    .await
-                    .map_err(|e| transport_error(&self.method, &url, self.task_id.clone(), e))
-            }
-        }
+        self.body.bytes().await
     }
 
     /// The reply as an [`ApiError`] (for a status the caller does not expect).
@@ -116,14 +184,26 @@ impl Reply {
         let status = self.status.as_u16();
         let task_id = self.task_id.clone();
         let retry_after = self.retry_after();
-        let body = match self.body {
-            Body::Full(b) => b,
-            Body::Streaming(r) => read_limited(r, ERROR_BODY_LIMIT).await,
-        };
+        let body = self.body.read_limited(ERROR_BODY_LIMIT).await;
         let mut e = ApiError::from_body(status, &body, task_id);
         e.retry_after = retry_after;
         e.into()
     }
+}
+
+/// Parses a `Retry-After` value: delay-seconds or an HTTP date (relative to `now`). `None` for
+/// anything else; a date in the past is zero.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if v.is_empty() {
+        return None;
+    }
+    if v.bytes().all(|b| b.is_ascii_digit()) {
+        // Absurdly long digit strings saturate rather than fail.
+        return Some(Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -318,7 +398,7 @@ impl Transport {
             if attempt >= max || !self.retry.should_retry(&outcome) {
                 return result.map_err(|f| f.error);
             }
-            let mut delay = schedule.next_delay(retry_after);
+            let mut delay = schedule.next(retry_after);
             if let Some(deadline) = req.deadline {
                 // A retry that could only start after the caller's deadline is not made.
                 let left = deadline.saturating_duration_since(self.clock.now());
@@ -432,7 +512,10 @@ impl Transport {
             }
             let headers = response.headers().clone();
             let body = if status.is_success() && stream_success {
-                Body::Streaming(response)
+                Body::Streaming {
+                    response: Box::new(response),
+                    method,
+                }
             } else if status.is_success() {
                 match response.bytes().await {
                     Ok(b) => Body::Full(b),
@@ -448,9 +531,8 @@ impl Transport {
             return Ok(Reply {
                 status,
                 headers,
-                task_id,
-                method,
-                body,
+                task_id: task_id.clone(),
+                body: Payload { body, task_id },
             });
         }
     }

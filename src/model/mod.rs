@@ -1,4 +1,4 @@
-//! The wire types of the four Tasks routes, shared by the client and the local server, so the two
+//! The wire types of the four Tasks routes (and the typed `/tasks` query), shared by the client and the local server, so the two
 //! can never disagree about the wire format.
 //!
 //! Forward compatible by design: every field is optional (the spec marks none required), `null` is
@@ -15,6 +15,7 @@ pub const API_KEY_HEADER: &str = "X-TILEDB-REST-API-KEY";
 mod array;
 pub(crate) mod de;
 mod enums;
+mod query;
 mod sql;
 mod task;
 
@@ -24,6 +25,8 @@ pub use enums::{
     PricingAggregateUsage, PricingCurrency, PricingInterval, PricingType, PricingUnitLabel,
     QueryType, ResultFormat,
 };
+pub(crate) use query::for_each_filter;
+pub use query::{InvalidQuery, TaskOrder, TasksQuery};
 pub use sql::SqlParameters;
 pub use task::{
     ArrayActivityLog, ArrayTask, ArrayTaskData, ArrayTaskLog, ErrorBody, PaginationMetadata,

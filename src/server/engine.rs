@@ -1,35 +1,31 @@
-//! SQL execution: one SQLite database per namespace, a sandbox, limits, and the result encoders.
+//! SQL execution: one SQLite database per namespace, the sandbox (`sandbox.rs`), limits, and the
+//! result encoders (`encode.rs`).
 //!
 //! Every task gets a fresh connection to its namespace's file, so that a `TEMP` table or a setting
 //! made by one task's `init_commands` can never leak into another task. Opening a SQLite file is a
 //! few hundred microseconds; queries are not that cheap anyway.
 //!
-//! The sandbox is SQLite's authorizer: it refuses `ATTACH` / `DETACH` (the only way a statement
-//! could reach another namespace's file, or any other file), every `PRAGMA` outside a small
-//! read-only allowlist, and `load_extension`. `VACUUM` is refused too: SQLite gives the authorizer
-//! no action for it, but runs it through an internal `ATTACH`, which is denied, so both `VACUUM`
-//! and `VACUUM INTO 'file'` fail. The connection also runs in SQLite's defensive mode with
+//! Each connection gets the sandbox's authorizer and runs in SQLite's defensive mode with
 //! `trusted_schema` off.
 //!
 //! Limits: a deadline checked by a progress handler (every 1000 VM steps) and by the `sleep(ms)`
 //! test function, a byte budget counted while encoding, and a server-wide stop flag that interrupts
 //! every running query at shutdown.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use rusqlite::config::DbConfig;
 use rusqlite::functions::FunctionFlags;
-use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
-use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{Connection, ErrorCode as SqliteCode, OpenFlags, Statement};
+use rusqlite::hooks::{AuthContext, Authorization};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, ErrorCode as SqliteCode, OpenFlags};
 
+pub(crate) use super::encode::{Encoder, encoder_for};
 use super::error::ErrorCode;
-use crate::model::ResultFormat;
+use super::sandbox::authorize;
 
 /// The server is running normally.
 pub(crate) const RUNNING: u8 = 0;
@@ -37,81 +33,6 @@ pub(crate) const RUNNING: u8 = 0;
 pub(crate) const SHUTTING_DOWN: u8 = 1;
 /// The server was killed: interrupt queries, record nothing.
 pub(crate) const KILLED: u8 = 2;
-
-/// PRAGMAs a query may use: all read-only introspection. Anything else is refused.
-const ALLOWED_PRAGMAS: &[&str] = &[
-    "table_info",
-    "table_xinfo",
-    "table_list",
-    "index_list",
-    "index_info",
-    "index_xinfo",
-    "foreign_key_list",
-];
-
-/// How a result is serialized. One variant per format the server can produce; [`encoder_for`] is
-/// the one place that maps a requested `result_format` to it (an Arrow encoder goes there too).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Encoder {
-    /// `[{"col": value, ...}, ...]`, keys in column order.
-    Json,
-    /// An Arrow IPC stream (feature `arrow`); see the server docs for the column types.
-    #[cfg(feature = "arrow")]
-    Arrow,
-}
-
-/// The formats this build can produce, for the message refusing any other.
-const SUPPORTED: &str = if cfg!(feature = "arrow") {
-    "json, arrow"
-} else {
-    "json"
-};
-
-/// The encoder for `format`, or a message naming the format the server cannot produce.
-pub(crate) fn encoder_for(format: &ResultFormat) -> Result<Encoder, String> {
-    match format {
-        ResultFormat::Json => Ok(Encoder::Json),
-        #[cfg(feature = "arrow")]
-        ResultFormat::Arrow => Ok(Encoder::Arrow),
-        other => Err(format!(
-            "result_format \"{}\" is not supported by this server (supported: {SUPPORTED})",
-            super::error::shorten(other.as_str(), 40)
-        )),
-    }
-}
-
-impl Encoder {
-    /// The `Content-Type` of results in this encoding.
-    pub(crate) fn content_type(self) -> &'static str {
-        match self {
-            Encoder::Json => ResultFormat::Json
-                .content_type()
-                .unwrap_or("application/json"),
-            #[cfg(feature = "arrow")]
-            Encoder::Arrow => ResultFormat::Arrow
-                .content_type()
-                .unwrap_or("application/vnd.apache.arrow.stream"),
-        }
-    }
-
-    /// The stored form of "no rows, no columns" (a DDL or DML statement), so that a stored result
-    /// always exists for a completed task that asked for one.
-    pub(crate) fn empty(self) -> Vec<u8> {
-        match self {
-            Encoder::Json => b"[]".to_vec(),
-            #[cfg(feature = "arrow")]
-            Encoder::Arrow => super::arrow_encoder::empty_stream(),
-        }
-    }
-
-    fn encode(self, stmt: &mut Statement<'_>, limit: usize) -> Result<Vec<u8>, Exec> {
-        match self {
-            Encoder::Json => encode_json(stmt, limit),
-            #[cfg(feature = "arrow")]
-            Encoder::Arrow => super::arrow_encoder::encode_arrow(stmt, limit),
-        }
-    }
-}
 
 /// Whether `name` is a valid namespace: `[A-Za-z0-9_.-]{1,64}`, not starting with `.`.
 ///
@@ -238,7 +159,7 @@ pub(crate) struct Engine {
 
 /// The per-query state the progress handler, `sleep` and the authorizer share.
 #[derive(Debug)]
-struct Control {
+pub(crate) struct Control {
     /// `None` when the limit is too far away to represent: no deadline, in effect.
     deadline: Option<Instant>,
     stop: Arc<AtomicU8>,
@@ -259,7 +180,7 @@ impl Control {
         false
     }
 
-    fn deny(&self, why: String) -> Authorization {
+    pub(crate) fn deny(&self, why: String) -> Authorization {
         *self.denied.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
         Authorization::Deny
     }
@@ -440,109 +361,6 @@ impl Engine {
         let ctl = Arc::clone(control);
         conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&ctl, ctx)));
         Ok(conn)
-    }
-}
-
-fn authorize(control: &Control, ctx: AuthContext<'_>) -> Authorization {
-    match ctx.action {
-        AuthAction::Attach { .. } => control.deny(
-            "ATTACH is not allowed (VACUUM also needs it); a query sees only its namespace's database"
-                .to_owned(),
-        ),
-        AuthAction::Detach { .. } => control.deny("DETACH is not allowed".to_owned()),
-        AuthAction::Pragma {
-            pragma_name,
-            pragma_value,
-        } => {
-            let name = pragma_name.to_ascii_lowercase();
-            let allowed = ALLOWED_PRAGMAS.contains(&name.as_str())
-                || (name == "user_version" && pragma_value.is_none());
-            if allowed {
-                Authorization::Allow
-            } else {
-                control.deny(format!(
-                    "PRAGMA {} is not allowed (allowed: {}, and reading user_version)",
-                    super::error::shorten(pragma_name, 40),
-                    ALLOWED_PRAGMAS.join(", ")
-                ))
-            }
-        }
-        AuthAction::Function { function_name }
-            if function_name.eq_ignore_ascii_case("load_extension") =>
-        {
-            control.deny("load_extension is not allowed".to_owned())
-        }
-        _ => Authorization::Allow,
-    }
-}
-
-fn encode_json(stmt: &mut Statement<'_>, limit: usize) -> Result<Vec<u8>, Exec> {
-    let keys: Vec<Vec<u8>> = stmt
-        .column_names()
-        .iter()
-        .map(|name| json_string(name))
-        .collect();
-    let mut out = Vec::with_capacity(256);
-    out.push(b'[');
-    let mut rows = stmt.raw_query();
-    let mut first = true;
-    while let Some(row) = rows.next()? {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        out.push(b'{');
-        for (i, key) in keys.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(key);
-            out.push(b':');
-            write_json_value(&mut out, row.get_ref(i)?);
-            if out.len() > limit {
-                return Err(Exec::TooLarge);
-            }
-        }
-        out.push(b'}');
-    }
-    out.push(b']');
-    if out.len() > limit {
-        return Err(Exec::TooLarge);
-    }
-    Ok(out)
-}
-
-fn json_string(s: &str) -> Vec<u8> {
-    // Serializing a &str cannot fail; fall back to an empty key rather than panic.
-    serde_json::to_vec(s).unwrap_or_else(|_| b"\"\"".to_vec())
-}
-
-/// One SQLite value as JSON: INTEGER a number, REAL a number (`null` when not finite: JSON has no
-/// infinity), TEXT a string (invalid UTF-8 replaced), BLOB a base64 (standard, padded) string.
-fn write_json_value(out: &mut Vec<u8>, value: ValueRef<'_>) {
-    match value {
-        ValueRef::Null => out.extend_from_slice(b"null"),
-        ValueRef::Integer(i) => {
-            let _ = write!(out, "{i}");
-        }
-        ValueRef::Real(f) if f.is_finite() => {
-            if serde_json::to_writer(&mut *out, &f).is_err() {
-                out.extend_from_slice(b"null");
-            }
-        }
-        ValueRef::Real(_) => out.extend_from_slice(b"null"),
-        ValueRef::Text(bytes) => {
-            out.extend_from_slice(&json_string(&String::from_utf8_lossy(bytes)));
-        }
-        ValueRef::Blob(bytes) => {
-            out.push(b'"');
-            out.extend_from_slice(
-                base64::engine::general_purpose::STANDARD
-                    .encode(bytes)
-                    .as_bytes(),
-            );
-            out.push(b'"');
-        }
     }
 }
 

@@ -122,497 +122,47 @@
 #[cfg(feature = "arrow")]
 mod arrow_encoder;
 mod auth;
+#[doc(hidden)]
+pub mod cli;
+mod config;
+mod data_dir;
+mod encode;
 mod engine;
 mod error;
+mod jobs;
+mod limits;
+mod listener;
 mod routes;
+mod sandbox;
+mod state;
 mod store;
 
 use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, futures::OwnedNotified, oneshot};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
+pub use config::ServerConfig;
 pub use error::ServerError;
 
-use auth::{User, Users};
+use auth::Users;
+use config::DEFAULT_USER;
+use data_dir::{DataDir, prepare_data_dir};
 use engine::Engine;
+use listener::{KillSwitch, KillableListener};
+use state::{AppState, Clock, InFlight};
 use store::Store;
 
-/// The name of the default user, and of the namespace it owns.
-const DEFAULT_USER: &str = "local";
-/// Upper bound on [`ServerConfig::max_concurrent_queries`]: each query holds a blocking thread.
-const MAX_CONCURRENT_QUERIES: usize = 512;
 /// How often expired results are deleted from the store.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 /// How long a graceful shutdown waits for interrupted queries to record their outcome.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
-#[derive(Clone)]
-struct UserConfig {
-    name: String,
-    api_key: String,
-    password: Option<String>,
-    namespaces: Vec<String>,
-}
-
-/// How a [`LocalServer`] runs: address, storage, users and limits.
-///
-/// `ServerConfig::new()` (or `default()`) is ready to use: it listens on a free loopback port,
-/// keeps its data in a temporary directory deleted with the server, and has one user `local`
-/// owning namespace `local` with a random API key ([`LocalServer::api_key`]). Each method
-/// changes one setting; nothing is checked until [`LocalServer::start`].
-#[derive(Clone)]
-pub struct ServerConfig {
-    listen: SocketAddr,
-    data_dir: Option<PathBuf>,
-    api_key: String,
-    users: Vec<UserConfig>,
-    max_concurrent_queries: usize,
-    query_timeout: Duration,
-    max_result_bytes: usize,
-    result_ttl: Duration,
-    max_body_bytes: usize,
-    retry_after: Duration,
-}
-
-impl fmt::Debug for ServerConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let users: Vec<(&str, &[String])> = self
-            .users
-            .iter()
-            .map(|u| (u.name.as_str(), u.namespaces.as_slice()))
-            .collect();
-        f.debug_struct("ServerConfig")
-            .field("listen", &self.listen)
-            .field("data_dir", &self.data_dir)
-            .field("api_key", &"<redacted>")
-            .field("extra_users", &users)
-            .field("max_concurrent_queries", &self.max_concurrent_queries)
-            .field("query_timeout", &self.query_timeout)
-            .field("max_result_bytes", &self.max_result_bytes)
-            .field("result_ttl", &self.result_ttl)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("retry_after", &self.retry_after)
-            .finish()
-    }
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig::new()
-    }
-}
-
-/// A fresh random API key: 244 random bits, hex, with a recognizable prefix.
-fn random_key() -> String {
-    format!(
-        "tdb-local-{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
-}
-
-impl ServerConfig {
-    /// Loopback on a free port, a temporary data directory, user `local` with a random key, and
-    /// the default limits (4 concurrent queries, 30 s per query, 64 MiB results kept 24 h,
-    /// 1 MiB bodies, `Retry-After: 1`).
-    pub fn new() -> Self {
-        ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: None,
-            api_key: random_key(),
-            users: Vec::new(),
-            max_concurrent_queries: 4,
-            query_timeout: Duration::from_secs(30),
-            max_result_bytes: 64 * 1024 * 1024,
-            result_ttl: Duration::from_secs(24 * 60 * 60),
-            max_body_bytes: 1024 * 1024,
-            retry_after: Duration::from_secs(1),
-        }
-    }
-
-    /// Listens on `addr` (port 0 picks a free port). Binding beyond loopback logs a warning:
-    /// anyone who can reach the port and holds a key can run SQL.
-    pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen = addr;
-        self
-    }
-
-    /// Keeps tasks, results and namespace databases in `dir` (created if missing), so they
-    /// survive a restart. Without it, a temporary directory is used and deleted with the server.
-    /// One running server at a time may use a directory.
-    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.data_dir = Some(dir.into());
-        self
-    }
-
-    /// Sets the API key of the default user `local`, e.g. to match a client's configuration.
-    pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_key = key.into();
-        self
-    }
-
-    /// Adds a user with its own key, an optional password for HTTP Basic, and the namespaces it
-    /// may run tasks in and see tasks of; for multi-user tests (isolation, 403s).
-    pub fn user(
-        mut self,
-        name: &str,
-        api_key: &str,
-        password: Option<&str>,
-        namespaces: &[&str],
-    ) -> Self {
-        self.users.push(UserConfig {
-            name: name.to_owned(),
-            api_key: api_key.to_owned(),
-            password: password.map(str::to_owned),
-            namespaces: namespaces.iter().map(|n| (*n).to_owned()).collect(),
-        });
-        self
-    }
-
-    /// How many queries may run at once (default 4). Past it, a submission is answered 503 with
-    /// `Retry-After` and not recorded, as the real service does when it has no resources.
-    pub fn max_concurrent_queries(mut self, n: usize) -> Self {
-        self.max_concurrent_queries = n;
-        self
-    }
-
-    /// How long one task (init commands and query) may run (default 30 s); past it the task
-    /// fails with a message naming the limit.
-    pub fn query_timeout(mut self, d: Duration) -> Self {
-        self.query_timeout = d;
-        self
-    }
-
-    /// The largest encoded result, in bytes (default 64 MiB); a bigger one fails the task rather
-    /// than exhausting memory.
-    pub fn max_result_bytes(mut self, n: usize) -> Self {
-        self.max_result_bytes = n;
-        self
-    }
-
-    /// How long stored results are kept (default 24 h, the real service's retention).
-    pub fn result_ttl(mut self, d: Duration) -> Self {
-        self.result_ttl = d;
-        self
-    }
-
-    /// The largest request body, in bytes (default 1 MiB); bigger bodies get 413.
-    pub fn max_body_bytes(mut self, n: usize) -> Self {
-        self.max_body_bytes = n;
-        self
-    }
-
-    /// The `Retry-After` sent with a 503 (default 1 s; rounded up to whole seconds).
-    pub fn retry_after(mut self, d: Duration) -> Self {
-        self.retry_after = d;
-        self
-    }
-
-    fn users(&self) -> Result<Vec<User>, ServerError> {
-        let mut all = vec![UserConfig {
-            name: DEFAULT_USER.to_owned(),
-            api_key: self.api_key.clone(),
-            password: None,
-            namespaces: vec![DEFAULT_USER.to_owned()],
-        }];
-        all.extend(self.users.iter().cloned());
-        for (i, u) in all.iter().enumerate() {
-            if u.name.is_empty() {
-                return Err(ServerError::Config("a user has an empty name".into()));
-            }
-            if u.api_key.is_empty() {
-                return Err(ServerError::Config(format!(
-                    "user {} has an empty API key",
-                    u.name
-                )));
-            }
-            if let Some(ns) = u.namespaces.iter().find(|n| !engine::valid_namespace(n)) {
-                return Err(ServerError::Config(format!(
-                    "user {} has an invalid namespace {ns:?} (expected [A-Za-z0-9_.-]{{1,64}}, \
-                     not starting with '.')",
-                    u.name
-                )));
-            }
-            for other in &all[..i] {
-                if other.name == u.name {
-                    return Err(ServerError::Config(format!(
-                        "user {} is configured twice (\"local\" is the default user)",
-                        u.name
-                    )));
-                }
-                if other.api_key == u.api_key {
-                    return Err(ServerError::Config(format!(
-                        "users {} and {} have the same API key",
-                        other.name, u.name
-                    )));
-                }
-            }
-        }
-        // Namespaces become file names: two that differ only by case would share one database
-        // on a case-insensitive file system (macOS, Windows).
-        let names: Vec<&String> = all.iter().flat_map(|u| &u.namespaces).collect();
-        for (i, a) in names.iter().enumerate() {
-            if let Some(b) = names[..i]
-                .iter()
-                .find(|b| *b != a && b.eq_ignore_ascii_case(a))
-            {
-                return Err(ServerError::Config(format!(
-                    "namespaces {b} and {a} differ only by case; they would share a database file"
-                )));
-            }
-        }
-        Ok(all
-            .into_iter()
-            .map(|u| User::new(u.name, u.api_key, u.password, u.namespaces))
-            .collect())
-    }
-
-    fn check_limits(&self) -> Result<(), ServerError> {
-        let bad = |what: &str| Err(ServerError::Config(what.to_owned()));
-        if !(1..=MAX_CONCURRENT_QUERIES).contains(&self.max_concurrent_queries) {
-            return bad(&format!(
-                "max_concurrent_queries must be between 1 and {MAX_CONCURRENT_QUERIES}"
-            ));
-        }
-        if self.query_timeout.is_zero() {
-            return bad("query_timeout must be positive");
-        }
-        if self.max_result_bytes == 0 {
-            return bad("max_result_bytes must be positive");
-        }
-        if self.max_body_bytes == 0 {
-            return bad("max_body_bytes must be positive");
-        }
-        Ok(())
-    }
-}
-
-/// The server's notion of "now": the wall clock plus a test-controlled offset
-/// ([`LocalServer::advance_clock`]), at microsecond precision (what the store keeps).
-#[derive(Debug, Default)]
-pub(crate) struct Clock {
-    offset_micros: AtomicI64,
-}
-
-impl Clock {
-    pub(crate) fn now(&self) -> DateTime<Utc> {
-        let offset = chrono::Duration::microseconds(self.offset_micros.load(Ordering::Relaxed));
-        let now = Utc::now()
-            .checked_add_signed(offset)
-            .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
-    }
-
-    fn advance(&self, by: Duration) {
-        let micros = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
-        let _ = self
-            .offset_micros
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
-                Some(o.saturating_add(micros))
-            });
-    }
-}
-
-/// Everything the routes share.
-#[derive(Debug)]
-pub(crate) struct AppState {
-    pub(crate) users: Users,
-    pub(crate) store: Arc<Store>,
-    pub(crate) engine: Engine,
-    pub(crate) clock: Clock,
-    /// One permit per query slot, held while the task's query runs.
-    pub(crate) permits: Arc<Semaphore>,
-    pub(crate) max_permits: usize,
-    /// Submissions between admission and their last store write; shutdown waits for none.
-    pub(crate) in_flight: Arc<InFlight>,
-    /// Whether new submissions are taken (false once shutdown or kill began).
-    pub(crate) accepting: AtomicBool,
-    /// [`engine::RUNNING`], [`engine::SHUTTING_DOWN`] or [`engine::KILLED`].
-    pub(crate) stop: Arc<AtomicU8>,
-    pub(crate) retry_after_secs: u64,
-    pub(crate) result_ttl: Duration,
-    pub(crate) max_body_bytes: usize,
-}
-
-impl AppState {
-    /// When a result stored now expires.
-    pub(crate) fn expiry(&self, from: DateTime<Utc>) -> DateTime<Utc> {
-        chrono::Duration::from_std(self.result_ttl)
-            .ok()
-            .and_then(|ttl| from.checked_add_signed(ttl))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
-    }
-}
-
-/// Counts submissions from admission until their outcome is recorded, so that a graceful
-/// shutdown can wait for every interrupted task to record its failure before it returns.
-#[derive(Debug, Default)]
-pub(crate) struct InFlight {
-    count: std::sync::atomic::AtomicUsize,
-    idle: Notify,
-}
-
-impl InFlight {
-    /// Counts one submission until the guard drops.
-    pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        InFlightGuard(Arc::clone(self))
-    }
-
-    /// Resolves once nothing is in flight.
-    async fn idle(&self) {
-        loop {
-            let notified = self.idle.notified();
-            tokio::pin!(notified);
-            // Register before checking, so a release between the check and the wait is seen.
-            notified.as_mut().enable();
-            if self.count.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-/// One submission in flight; see [`InFlight`].
-#[derive(Debug)]
-pub(crate) struct InFlightGuard(Arc<InFlight>);
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
-}
-
-/// Breaks every connection at once when the server is killed (what a crash does), where a
-/// graceful shutdown lets in-flight answers complete.
-#[derive(Debug, Default)]
-struct KillSwitch {
-    killed: AtomicBool,
-    notify: Arc<Notify>,
-}
-
-impl KillSwitch {
-    fn kill(&self) {
-        self.killed.store(true, Ordering::SeqCst);
-        self.notify.notify_waiters();
-    }
-}
-
-/// The TCP listener, handing out connections that obey the [`KillSwitch`].
-struct KillableListener {
-    inner: TcpListener,
-    switch: Arc<KillSwitch>,
-}
-
-impl axum::serve::Listener for KillableListener {
-    type Io = KillableStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    let _ = stream.set_nodelay(true);
-                    let killed = Box::pin(Arc::clone(&self.switch.notify).notified_owned());
-                    let io = KillableStream {
-                        inner: stream,
-                        switch: Arc::clone(&self.switch),
-                        killed,
-                    };
-                    return (io, addr);
-                }
-                Err(e) => {
-                    // Per-connection failures (reset before accept) are routine; anything else
-                    // (out of file descriptors) deserves a pause rather than a busy loop.
-                    if !matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::ConnectionRefused
-                    ) {
-                        tracing::error!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A connection that fails every read and write once the server is killed.
-struct KillableStream {
-    inner: TcpStream,
-    switch: Arc<KillSwitch>,
-    killed: Pin<Box<OwnedNotified>>,
-}
-
-impl KillableStream {
-    fn is_killed(&mut self, cx: &mut Context<'_>) -> bool {
-        // The flag is set before the notification, and checked first, so the notification
-        // future is never polled again after it completed.
-        self.switch.killed.load(Ordering::SeqCst) || self.killed.as_mut().poll(cx).is_ready()
-    }
-}
-
-fn killed_error() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "the server was killed")
-}
-
-impl AsyncRead for KillableStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.is_killed(cx) {
-            return Poll::Ready(Err(killed_error()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for KillableStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        if self.is_killed(cx) {
-            return Poll::Ready(Err(killed_error()));
-        }
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.is_killed(cx) {
-            return Poll::Ready(Err(killed_error()));
-        }
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
 
 /// The background pieces of a running server, taken by `shutdown`, `kill` or drop.
 struct Running {
@@ -633,7 +183,7 @@ pub struct LocalServer {
     state: Arc<AppState>,
     switch: Arc<KillSwitch>,
     running: Option<Running>,
-    /// Held (open) for the server's lifetime; see [`lock_data_dir`].
+    /// Held (open) for the server's lifetime; see `data_dir.rs`.
     lock: Option<std::sync::Mutex<rusqlite::Connection>>,
     tempdir: Option<tempfile::TempDir>,
 }
@@ -650,73 +200,11 @@ impl fmt::Debug for LocalServer {
     }
 }
 
-fn data_dir_error(path: &Path, e: impl fmt::Display) -> ServerError {
-    ServerError::DataDir {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    }
-}
-
-/// The data directory, ready for a server: created (or a fresh temporary one), with its
-/// `namespaces/` directory, and locked for this server alone. Blocking.
-struct DataDir {
-    path: PathBuf,
-    tempdir: Option<tempfile::TempDir>,
-    lock: rusqlite::Connection,
-}
-
-fn prepare_data_dir(configured: Option<PathBuf>) -> Result<DataDir, ServerError> {
-    let (path, tempdir) = match configured {
-        Some(dir) => {
-            std::fs::create_dir_all(&dir).map_err(|e| data_dir_error(&dir, e))?;
-            (dir, None)
-        }
-        None => {
-            let tmp = tempfile::Builder::new()
-                .prefix("tiledb-tasks-server-")
-                .tempdir()
-                .map_err(|e| data_dir_error(&std::env::temp_dir(), e))?;
-            (tmp.path().to_path_buf(), Some(tmp))
-        }
-    };
-    std::fs::create_dir_all(path.join("namespaces")).map_err(|e| data_dir_error(&path, e))?;
-    let lock = lock_data_dir(&path)?;
-    Ok(DataDir {
-        path,
-        tempdir,
-        lock,
-    })
-}
-
-/// Takes an exclusive SQLite lock on `server.lock`, held until the returned connection closes.
-///
-/// Two servers on one directory would corrupt each other's view: the second one's start-up
-/// recovery would mark the first one's running tasks FAILED. SQLite's locks work across
-/// processes and between connections of one process alike, with no extra dependency.
-fn lock_data_dir(dir: &Path) -> Result<rusqlite::Connection, ServerError> {
-    let take = || -> rusqlite::Result<rusqlite::Connection> {
-        let conn = rusqlite::Connection::open(dir.join("server.lock"))?;
-        conn.busy_timeout(Duration::ZERO)?;
-        // In exclusive locking mode, the lock a write transaction takes is kept until close.
-        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;")?;
-        Ok(conn)
-    };
-    take().map_err(|e| {
-        let reason = if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
-            "another running server uses it".to_owned()
-        } else {
-            format!("cannot lock it: {e}")
-        };
-        data_dir_error(dir, reason)
-    })
-}
-
 impl LocalServer {
     /// Checks the configuration, prepares the data directory (failing tasks a previous run left
     /// unfinished), binds the address and starts serving in the background.
     pub async fn start(config: ServerConfig) -> Result<LocalServer, ServerError> {
-        config.check_limits()?;
+        config.limits.check()?;
         let users = Users::new(config.users()?);
         let clock = Clock::default();
         let now = clock.now();
@@ -762,31 +250,22 @@ impl LocalServer {
             store: Arc::new(store),
             engine: Engine::new(
                 data_dir.join("namespaces"),
-                config.query_timeout,
-                config.max_result_bytes,
+                config.limits.query_timeout,
+                config.limits.max_result_bytes,
                 Arc::clone(&stop),
             ),
             clock,
-            permits: Arc::new(Semaphore::new(config.max_concurrent_queries)),
-            max_permits: config.max_concurrent_queries,
+            permits: Arc::new(Semaphore::new(config.limits.max_concurrent_queries)),
             in_flight: Arc::new(InFlight::default()),
             accepting: AtomicBool::new(true),
             stop,
-            retry_after_secs: config
-                .retry_after
-                .as_secs()
-                .saturating_add(u64::from(config.retry_after.subsec_nanos() > 0)),
-            result_ttl: config.result_ttl,
-            max_body_bytes: config.max_body_bytes,
+            limits: config.limits.clone(),
         });
 
         let switch = Arc::new(KillSwitch::default());
         let app = routes::router(Arc::clone(&state));
         let (signal, signal_rx) = oneshot::channel::<()>();
-        let listener = KillableListener {
-            inner: listener,
-            switch: Arc::clone(&switch),
-        };
+        let listener = KillableListener::new(listener, Arc::clone(&switch));
         let serve = tokio::spawn(async move {
             let shutdown = async move {
                 // Either an explicit signal or the sender's drop means "stop".

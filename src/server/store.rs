@@ -21,7 +21,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::error::ServerError;
-use crate::model::{ArrayTask, ArrayTaskStatus, ArrayTaskType, ResultFormat};
+use crate::model::{ArrayTask, ArrayTaskStatus, ArrayTaskType, ResultFormat, TasksQuery};
 
 /// The message of a task found QUEUED or RUNNING when the store is opened.
 pub(crate) const STOPPED_MESSAGE: &str = "the server stopped while the task was running";
@@ -125,72 +125,71 @@ pub(crate) enum Order {
     Name,
 }
 
-/// The filters of `GET /v1/tasks`, already validated. Empty means "no constraint".
-#[derive(Debug, Default)]
-pub(crate) struct ListFilter {
+/// What a listing selects: the typed `/tasks` query, within the namespaces the caller may see.
+#[derive(Debug)]
+pub(crate) struct ListFilter<'a> {
     /// The namespaces the caller may see; nothing else is ever listed.
-    pub(crate) visible: Vec<String>,
-    pub(crate) namespace: Option<String>,
-    pub(crate) created_by: Option<String>,
-    pub(crate) array: Option<String>,
-    /// Inclusive bounds on `start_time`, in Unix seconds.
-    pub(crate) start: Option<i64>,
-    pub(crate) end: Option<i64>,
-    pub(crate) task_type: Option<String>,
-    pub(crate) exclude_types: Vec<String>,
-    pub(crate) file_types: Vec<String>,
-    pub(crate) exclude_file_types: Vec<String>,
-    pub(crate) status: Option<String>,
-    /// Lower-cased search text.
-    pub(crate) search: Option<String>,
-    pub(crate) order: Order,
+    visible: &'a [String],
+    query: &'a TasksQuery,
+    /// The search text, lower-cased once.
+    search: Option<String>,
+    order: Order,
 }
 
-impl ListFilter {
+impl<'a> ListFilter<'a> {
+    pub(crate) fn new(visible: &'a [String], query: &'a TasksQuery, order: Order) -> Self {
+        ListFilter {
+            visible,
+            query,
+            search: query.search.as_ref().map(|s| s.to_lowercase()),
+            order,
+        }
+    }
+
     fn matches(&self, e: &TaskEntry) -> bool {
-        let t = &e.task;
+        let (t, q) = (&e.task, self.query);
         let namespace = t.namespace.as_deref().unwrap_or("");
         if !self.visible.iter().any(|v| v == namespace) {
             return false;
         }
-        if self.namespace.as_deref().is_some_and(|n| n != namespace) {
+        if q.namespace.as_deref().is_some_and(|n| n != namespace) {
             return false;
         }
-        if let Some(user) = &self.created_by
-            && t.username.as_deref() != Some(user.as_str())
-        {
+        if q.created_by.is_some() && t.username != q.created_by {
             return false;
         }
         let array = t.array_metadata.as_ref();
-        if let Some(wanted) = &self.array {
+        if let Some(wanted) = &q.array {
             // SQL tasks touch no array, so they never match an array filter.
             let uri = array.and_then(|a| a.tiledb_uri.as_deref());
             if uri != Some(wanted.as_str()) {
                 return false;
             }
         }
-        let file_type = array.and_then(|a| a.file_type.as_ref()).map(|f| f.as_str());
-        if !self.file_types.is_empty()
-            && !file_type.is_some_and(|f| self.file_types.iter().any(|w| w == f))
+        let file_type = array.and_then(|a| a.file_type.as_ref());
+        if !q.file_types.is_empty() && !file_type.is_some_and(|f| q.file_types.contains(f)) {
+            return false;
+        }
+        if file_type.is_some_and(|f| q.exclude_file_types.contains(f)) {
+            return false;
+        }
+        // Inclusive bounds, in whole seconds (what the wire carries).
+        let started = t.start_time.unwrap_or(e.created_at).timestamp();
+        if q.start.is_some_and(|s| started < s.timestamp())
+            || q.end.is_some_and(|end| started > end.timestamp())
         {
             return false;
         }
-        if file_type.is_some_and(|f| self.exclude_file_types.iter().any(|w| w == f)) {
+        if q.task_type.is_some() && t.task_type != q.task_type {
             return false;
         }
-        let started = t.start_time.unwrap_or(e.created_at).timestamp();
-        if self.start.is_some_and(|s| started < s) || self.end.is_some_and(|end| started > end) {
+        if t.task_type
+            .as_ref()
+            .is_some_and(|k| q.exclude_types.contains(k))
+        {
             return false;
         }
-        let task_type = t.task_type.as_ref().map(|k| k.as_str()).unwrap_or("");
-        if self.task_type.as_deref().is_some_and(|k| k != task_type) {
-            return false;
-        }
-        if self.exclude_types.iter().any(|k| k == task_type) {
-            return false;
-        }
-        let status = t.status.as_ref().map(|s| s.as_str()).unwrap_or("");
-        if self.status.as_deref().is_some_and(|s| s != status) {
+        if q.status.is_some() && t.status != q.status {
             return false;
         }
         if let Some(needle) = &self.search {
@@ -395,7 +394,7 @@ impl Store {
     /// One page of the tasks `filter` selects, and how many it selects in all.
     pub(crate) fn list(
         &self,
-        filter: &ListFilter,
+        filter: &ListFilter<'_>,
         page: u64,
         per_page: u64,
     ) -> (Vec<Arc<TaskEntry>>, u64) {
@@ -531,32 +530,36 @@ fn load(conn: &Connection) -> rusqlite::Result<Cache> {
 }
 
 fn entry_from_row(row: &Row<'_>, expiries: &HashMap<String, i64>) -> rusqlite::Result<TaskEntry> {
-    let id: String = row.get(0)?;
-    let init: String = row.get(13)?;
-    let parameters: String = row.get(14)?;
-    let created_at = parse_time(row.get(4)?).unwrap_or_default();
+    let id: String = row.get("id")?;
+    let init: String = row.get("sql_init_commands")?;
+    let parameters: String = row.get("sql_parameters")?;
+    let created_at = parse_time(row.get("created_at")?).unwrap_or_default();
     let task = ArrayTask {
         id: Some(id.clone()),
-        namespace: Some(row.get(2)?),
-        username: Some(row.get(3)?),
-        name: row.get(5)?,
-        status: Some(ArrayTaskStatus::from(row.get::<_, String>(6)?.as_str())),
-        status_message: row.get(7)?,
-        start_time: parse_time(row.get(8)?),
-        finish_time: parse_time(row.get(9)?),
+        namespace: Some(row.get("namespace")?),
+        username: Some(row.get("username")?),
+        name: row.get("name")?,
+        status: Some(ArrayTaskStatus::from(
+            row.get::<_, String>("status")?.as_str(),
+        )),
+        status_message: row.get("status_message")?,
+        start_time: parse_time(row.get("start_time")?),
+        finish_time: parse_time(row.get("finish_time")?),
         duration: row
-            .get::<_, Option<i64>>(10)?
+            .get::<_, Option<i64>>("duration_ns")?
             .and_then(|d| u64::try_from(d).ok()),
-        task_type: Some(ArrayTaskType::from(row.get::<_, String>(11)?.as_str())),
-        sql_query: row.get(12)?,
+        task_type: Some(ArrayTaskType::from(
+            row.get::<_, String>("task_type")?.as_str(),
+        )),
+        sql_query: row.get("sql_query")?,
         sql_init_commands: serde_json::from_str(&init).unwrap_or_default(),
         sql_parameters: serde_json::from_str(&parameters).unwrap_or_default(),
         result_format: row
-            .get::<_, Option<String>>(15)?
+            .get::<_, Option<String>>("result_format")?
             .map(|f| ResultFormat::from(f.as_str())),
-        task_graph_uuid: row.get(16)?,
-        client_node_uuid: row.get(17)?,
-        logs: Some(row.get(18)?),
+        task_graph_uuid: row.get("task_graph_uuid")?,
+        client_node_uuid: row.get("client_node_uuid")?,
+        logs: Some(row.get("logs")?),
         cost: Some(0.0),
         ..ArrayTask::default()
     };
@@ -564,9 +567,9 @@ fn entry_from_row(row: &Row<'_>, expiries: &HashMap<String, i64>) -> rusqlite::R
         .get(&id)
         .and_then(|m| DateTime::from_timestamp_micros(*m));
     Ok(TaskEntry::new(
-        row.get(1)?,
+        row.get("seq")?,
         created_at,
-        row.get(19)?,
+        row.get("store_results")?,
         expires,
         task,
     ))

@@ -1,0 +1,107 @@
+//! `POST /v1/sql/{namespace}`: authenticate, parse, submit (see `jobs.rs`), answer.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::with_task_id;
+use crate::model::SqlParameters;
+use crate::server::engine::{Output, QueryError};
+use crate::server::error::{ApiFailure, ErrorCode, shorten};
+use crate::server::jobs::{self, Submitted};
+use crate::server::state::AppState;
+
+/// `POST /v1/sql/{namespace}`.
+pub(super) async fn run_sql(
+    State(app): State<Arc<AppState>>,
+    headers: HeaderMap,
+    namespace: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiFailure> {
+    let user = app.users.authenticate(&headers)?;
+    let namespace = namespace.map(|Path(n)| n).unwrap_or_default();
+    if !user.can_use(&namespace) {
+        return Err(ApiFailure::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::NamespaceForbidden,
+            format!(
+                "user {} may not run tasks in namespace {}",
+                user.name,
+                shorten(&namespace, 64)
+            ),
+        ));
+    }
+    let params = parse_body(body, app.limits.max_body_bytes)?;
+    let (id, encoder, outcome) = match jobs::submit(&app, &user, namespace, params).await? {
+        Submitted::Detached { id } => {
+            return Ok(with_task_id(StatusCode::NO_CONTENT.into_response(), &id));
+        }
+        Submitted::Finished {
+            id,
+            encoder,
+            outcome,
+        } => (id, encoder, outcome),
+    };
+    match outcome {
+        Ok(Output::Rows(bytes)) => {
+            let content_type = [(header::CONTENT_TYPE, encoder.content_type())];
+            let response = (StatusCode::OK, content_type, Body::from(bytes)).into_response();
+            Ok(with_task_id(response, &id))
+        }
+        Ok(Output::NoColumns) => Ok(with_task_id(StatusCode::NO_CONTENT.into_response(), &id)),
+        Err(error) => {
+            let status = match error {
+                QueryError::Stopped | QueryError::Setup(_) | QueryError::Encode(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+                _ => StatusCode::BAD_REQUEST,
+            };
+            Err(ApiFailure::new(status, error.code(), error.message()).with_task_id(&id))
+        }
+    }
+}
+
+/// The body as `SQLParameters`, or a 413/400 saying what was wrong with it.
+fn parse_body(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<SqlParameters, ApiFailure> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiFailure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::BodyTooLarge,
+                format!("request body exceeds the limit of {limit} bytes"),
+            )
+        } else {
+            ApiFailure::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::MalformedBody,
+                rejection.body_text(),
+            )
+        }
+    })?;
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let params: SqlParameters = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if path == "." {
+            format!("invalid SQLParameters body: {inner}")
+        } else {
+            format!("invalid SQLParameters body: {path}: {inner}")
+        };
+        ApiFailure::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedBody, message)
+    })?;
+    de.end().map_err(|e| {
+        ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedBody,
+            format!("invalid SQLParameters body: {e}"),
+        )
+    })?;
+    Ok(params)
+}
