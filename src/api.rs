@@ -17,7 +17,8 @@ use crate::error::{DecodeError, Error, Result};
 use crate::model::{ArrayTask, ArrayTaskData, ErrorBody, SqlParameters, TasksQuery};
 use crate::policy::Clock;
 use crate::task_id::TaskId;
-use crate::transport::{Kind, Payload, Reply, Req, Transport};
+pub(crate) use crate::transport::Payload;
+use crate::transport::{Kind, Reply, Req, Transport};
 
 /// The low-level Tasks API. Get one from [`Client::api`](crate::Client::api); it is a cheap clone
 /// of the client.

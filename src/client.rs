@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::HeaderValue;
 use url::Url;
 
 use crate::api::TasksApi;
@@ -15,7 +14,7 @@ use crate::model::SqlParameters;
 use crate::policy::{Clock, PollPolicy, RetryPolicy, TokioClock};
 use crate::task::TaskHandle;
 use crate::task_id::TaskId;
-use crate::transport::Transport;
+use crate::transport::{Settings, Transport};
 
 /// The host used when none is configured.
 pub const DEFAULT_HOST: &str = "https://api.tiledb.com";
@@ -247,55 +246,21 @@ impl ClientBuilder {
     /// Checks every setting and builds the client.
     pub fn build(self) -> Result<Client> {
         let base = normalize_host(self.host.as_deref().unwrap_or(DEFAULT_HOST))?;
-        let user_agent = HeaderValue::from_str(&self.user_agent)
-            .map_err(|_| Error::Config("the user agent is not a valid header value".into()))?;
-        let accept_encoding = self
-            .accept_encoding
-            .map(|v| {
-                HeaderValue::from_str(&v).map_err(|_| {
-                    Error::Config("accept_encoding is not a valid header value".into())
-                })
-            })
-            .transpose()?;
-        if let Some(Credentials::ApiKey(key)) = &self.credentials
-            && (key.expose().is_empty() || HeaderValue::from_str(key.expose()).is_err())
-        {
-            return Err(Error::Config(
-                "the API key is empty or has characters a header cannot carry".into(),
-            ));
-        }
-        let timeout = if self.http.is_some() {
-            None
-        } else {
-            self.timeout
-        };
-        let http = match self.http {
-            Some(h) => h,
-            None => {
-                let mut b = reqwest::Client::builder()
-                    .redirect(reqwest::redirect::Policy::none())
-                    .connect_timeout(self.connect_timeout)
-                    .tcp_nodelay(true)
-                    .danger_accept_invalid_certs(!self.verify_tls);
-                if let Some(t) = self.timeout {
-                    b = b.timeout(t);
-                }
-                b.build()
-                    .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?
-            }
-        };
+        let transport = Transport::new(Settings {
+            base,
+            credentials: self.credentials,
+            user_agent: self.user_agent,
+            accept_encoding: self.accept_encoding,
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+            verify_tls: self.verify_tls,
+            http: self.http,
+            retry: self.retry,
+            clock: self.clock,
+        })?;
         Ok(Client {
             inner: Arc::new(Inner {
-                transport: Arc::new(Transport {
-                    http,
-                    base,
-                    credentials: self.credentials,
-                    retry: self.retry,
-                    clock: self.clock,
-                    user_agent,
-                    accept_encoding,
-                    timeout,
-                }),
+                transport: Arc::new(transport),
                 poll: self.poll,
             }),
         })

@@ -144,41 +144,6 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-impl ApiError {
-    /// Builds the error from a status and a body, which may or may not be an `Error` document.
-    pub(crate) fn from_body(status: u16, body: &[u8], task_id: Option<TaskId>) -> ApiError {
-        match serde_json::from_slice::<ErrorBody>(body) {
-            Ok(parsed) if parsed.message.is_some() || parsed.code.is_some() => ApiError {
-                status,
-                code: parsed.code,
-                message: parsed.message.unwrap_or_default(),
-                request_id: parsed.request_id,
-                task_id,
-                retry_after: None,
-            },
-            _ => ApiError {
-                status,
-                code: None,
-                message: if body.iter().all(u8::is_ascii_whitespace) {
-                    canonical_reason(status).to_owned()
-                } else {
-                    snippet(body)
-                },
-                request_id: None,
-                task_id,
-                retry_after: None,
-            },
-        }
-    }
-}
-
-fn canonical_reason(status: u16) -> &'static str {
-    reqwest::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-        .unwrap_or("no reason given")
-}
-
 /// Up to [`SNIPPET_LIMIT`] bytes of `body`, as text, cut at a character boundary.
 pub(crate) fn snippet(body: &[u8]) -> String {
     let cut = &body[..body.len().min(SNIPPET_LIMIT)];
@@ -282,7 +247,6 @@ impl Error {
         match self {
             Error::Api(e) => Some(e.status),
             Error::ResultNotAvailable { .. } => Some(404),
-            Error::Transport(e) => e.source.status().map(|s| s.as_u16()),
             Error::Listing { source, .. } => source.status(),
             _ => None,
         }

@@ -7,10 +7,10 @@ use serde::de::DeserializeOwned;
 
 use crate::rows::JsonRowDecoder;
 
+use crate::api::Payload;
 use crate::error::{DecodeError, Error, Result};
 use crate::model::ResultFormat;
 use crate::task_id::TaskId;
-use crate::transport::Payload;
 
 /// The result of an SQL task: the raw body, its format and content type, and decoders.
 #[derive(Debug, Clone, PartialEq)]

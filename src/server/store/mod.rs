@@ -9,7 +9,6 @@
 //! All methods block (SQLite I/O): call them from blocking threads, except the cache readers
 //! ([`Store::get`], [`Store::list`]) which only take a read lock.
 
-use std::cmp::Ordering as CmpOrdering;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,46 +17,20 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::ServerError;
-use crate::model::{ArrayTask, ArrayTaskStatus, ArrayTaskType, ResultFormat, TasksQuery};
+
+mod listing;
+mod rows;
+
+use crate::model::ArrayTask;
+use listing::compare;
+pub(crate) use listing::{ListFilter, Order};
+use rows::{SCHEMA, load, upsert};
 
 /// The message of a task found QUEUED or RUNNING when the store is opened.
 pub(crate) const STOPPED_MESSAGE: &str = "the server stopped while the task was running";
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS tasks (
-    id                TEXT PRIMARY KEY,
-    seq               INTEGER NOT NULL UNIQUE,
-    namespace         TEXT NOT NULL,
-    username          TEXT NOT NULL,
-    created_at        TEXT NOT NULL,
-    name              TEXT,
-    status            TEXT NOT NULL,
-    status_message    TEXT,
-    start_time        TEXT,
-    finish_time       TEXT,
-    duration_ns       INTEGER,
-    task_type         TEXT NOT NULL,
-    sql_query         TEXT,
-    sql_init_commands TEXT NOT NULL,
-    sql_parameters    TEXT NOT NULL,
-    result_format     TEXT,
-    task_graph_uuid   TEXT,
-    client_node_uuid  TEXT,
-    logs              TEXT NOT NULL,
-    store_results     INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS tasks_namespace ON tasks(namespace);
-CREATE TABLE IF NOT EXISTS results (
-    task_id      TEXT PRIMARY KEY REFERENCES tasks(id) ON DELETE CASCADE,
-    content_type TEXT NOT NULL,
-    body         BLOB NOT NULL,
-    expires_at   INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS results_expires_at ON results(expires_at);
-";
 
 /// One task as the server keeps it: the wire form plus what only the server needs.
 #[derive(Debug, Clone)]
@@ -113,117 +86,6 @@ pub(crate) struct NewResult {
     pub(crate) content_type: String,
     pub(crate) body: Bytes,
     pub(crate) expires_at: DateTime<Utc>,
-}
-
-/// How a listing is sorted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) enum Order {
-    /// Newest `start_time` first.
-    #[default]
-    StartTimeDesc,
-    /// By name, ascending; unnamed tasks last; then newest first.
-    Name,
-}
-
-/// What a listing selects: the typed `/tasks` query, within the namespaces the caller may see.
-#[derive(Debug)]
-pub(crate) struct ListFilter<'a> {
-    /// The namespaces the caller may see; nothing else is ever listed.
-    visible: &'a [String],
-    query: &'a TasksQuery,
-    /// The search text, lower-cased once.
-    search: Option<String>,
-    order: Order,
-}
-
-impl<'a> ListFilter<'a> {
-    pub(crate) fn new(visible: &'a [String], query: &'a TasksQuery, order: Order) -> Self {
-        ListFilter {
-            visible,
-            query,
-            search: query.search.as_ref().map(|s| s.to_lowercase()),
-            order,
-        }
-    }
-
-    fn matches(&self, e: &TaskEntry) -> bool {
-        let (t, q) = (&e.task, self.query);
-        let namespace = t.namespace.as_deref().unwrap_or("");
-        if !self.visible.iter().any(|v| v == namespace) {
-            return false;
-        }
-        if q.namespace.as_deref().is_some_and(|n| n != namespace) {
-            return false;
-        }
-        if q.created_by.is_some() && t.username != q.created_by {
-            return false;
-        }
-        let array = t.array_metadata.as_ref();
-        if let Some(wanted) = &q.array {
-            // SQL tasks touch no array, so they never match an array filter.
-            let uri = array.and_then(|a| a.tiledb_uri.as_deref());
-            if uri != Some(wanted.as_str()) {
-                return false;
-            }
-        }
-        let file_type = array.and_then(|a| a.file_type.as_ref());
-        if !q.file_types.is_empty() && !file_type.is_some_and(|f| q.file_types.contains(f)) {
-            return false;
-        }
-        if file_type.is_some_and(|f| q.exclude_file_types.contains(f)) {
-            return false;
-        }
-        // Inclusive bounds, in whole seconds (what the wire carries).
-        let started = t.start_time.unwrap_or(e.created_at).timestamp();
-        if q.start.is_some_and(|s| started < s.timestamp())
-            || q.end.is_some_and(|end| started > end.timestamp())
-        {
-            return false;
-        }
-        if q.task_type.is_some() && t.task_type != q.task_type {
-            return false;
-        }
-        if t.task_type
-            .as_ref()
-            .is_some_and(|k| q.exclude_types.contains(k))
-        {
-            return false;
-        }
-        if q.status.is_some() && t.status != q.status {
-            return false;
-        }
-        if let Some(needle) = &self.search {
-            let hit = [
-                t.name.as_deref(),
-                t.namespace.as_deref(),
-                t.sql_query.as_deref(),
-            ]
-            .into_iter()
-            .flatten()
-            .any(|field| field.to_lowercase().contains(needle.as_str()));
-            if !hit {
-                return false;
-            }
-        }
-        true
-    }
-}
-
-fn compare(order: Order, a: &TaskEntry, b: &TaskEntry) -> CmpOrdering {
-    let newest_first = || {
-        let ta = a.task.start_time.unwrap_or(a.created_at);
-        let tb = b.task.start_time.unwrap_or(b.created_at);
-        tb.cmp(&ta).then(b.seq.cmp(&a.seq))
-    };
-    match order {
-        Order::StartTimeDesc => newest_first(),
-        Order::Name => match (a.task.name.as_deref(), b.task.name.as_deref()) {
-            (Some(x), Some(y)) => x.cmp(y).then_with(newest_first),
-            (Some(_), None) => CmpOrdering::Less,
-            (None, Some(_)) => CmpOrdering::Greater,
-            (None, None) => newest_first(),
-        },
-    }
 }
 
 struct Cache {
@@ -408,7 +270,7 @@ impl Store {
                 .collect()
         };
         let total = selected.len() as u64;
-        selected.sort_unstable_by(|a, b| compare(filter.order, a, b));
+        selected.sort_unstable_by(|a, b| compare(filter.order(), a, b));
         let skip = page
             .saturating_sub(1)
             .checked_mul(per_page)
@@ -463,114 +325,4 @@ impl Store {
             tracing::warn!(error = %e, "could not checkpoint the task store");
         }
     }
-}
-
-fn upsert(conn: &Connection, e: &TaskEntry) -> rusqlite::Result<()> {
-    let t = &e.task;
-    let init = serde_json::to_string(&t.sql_init_commands).unwrap_or_else(|_| "[]".into());
-    let parameters = serde_json::to_string(&t.sql_parameters).unwrap_or_else(|_| "[]".into());
-    conn.execute(
-        "INSERT OR REPLACE INTO tasks (id, seq, namespace, username, created_at, name, status, \
-         status_message, start_time, finish_time, duration_ns, task_type, sql_query, \
-         sql_init_commands, sql_parameters, result_format, task_graph_uuid, client_node_uuid, \
-         logs, store_results) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-         ?18, ?19, ?20)",
-        params![
-            e.id(),
-            e.seq,
-            t.namespace.as_deref().unwrap_or(""),
-            t.username.as_deref().unwrap_or(""),
-            rfc3339(e.created_at),
-            t.name,
-            t.status.as_ref().map(|s| s.as_str()).unwrap_or("UNKNOWN"),
-            t.status_message,
-            t.start_time.map(rfc3339),
-            t.finish_time.map(rfc3339),
-            t.duration.and_then(|d| i64::try_from(d).ok()),
-            t.task_type.as_ref().map(|k| k.as_str()).unwrap_or("SQL"),
-            t.sql_query,
-            init,
-            parameters,
-            t.result_format.as_ref().map(|f| f.as_str()),
-            t.task_graph_uuid,
-            t.client_node_uuid,
-            t.logs.as_deref().unwrap_or(""),
-            e.store_results,
-        ],
-    )?;
-    Ok(())
-}
-
-fn load(conn: &Connection) -> rusqlite::Result<Cache> {
-    let mut expiries: HashMap<String, i64> = HashMap::new();
-    {
-        let mut stmt = conn.prepare("SELECT task_id, expires_at FROM results")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (id, at) = row?;
-            expiries.insert(id, at);
-        }
-    }
-    let mut stmt = conn.prepare(
-        "SELECT id, seq, namespace, username, created_at, name, status, status_message, \
-         start_time, finish_time, duration_ns, task_type, sql_query, sql_init_commands, \
-         sql_parameters, result_format, task_graph_uuid, client_node_uuid, logs, store_results \
-         FROM tasks",
-    )?;
-    let mut by_id = HashMap::new();
-    let mut next_seq = 1;
-    let rows = stmt.query_map([], |row| entry_from_row(row, &expiries))?;
-    for entry in rows {
-        let entry = entry?;
-        next_seq = next_seq.max(entry.seq + 1);
-        by_id.insert(entry.id().to_owned(), Arc::new(entry));
-    }
-    Ok(Cache { by_id, next_seq })
-}
-
-fn entry_from_row(row: &Row<'_>, expiries: &HashMap<String, i64>) -> rusqlite::Result<TaskEntry> {
-    let id: String = row.get("id")?;
-    let init: String = row.get("sql_init_commands")?;
-    let parameters: String = row.get("sql_parameters")?;
-    let created_at = parse_time(row.get("created_at")?).unwrap_or_default();
-    let task = ArrayTask {
-        id: Some(id.clone()),
-        namespace: Some(row.get("namespace")?),
-        username: Some(row.get("username")?),
-        name: row.get("name")?,
-        status: Some(ArrayTaskStatus::from(
-            row.get::<_, String>("status")?.as_str(),
-        )),
-        status_message: row.get("status_message")?,
-        start_time: parse_time(row.get("start_time")?),
-        finish_time: parse_time(row.get("finish_time")?),
-        duration: row
-            .get::<_, Option<i64>>("duration_ns")?
-            .and_then(|d| u64::try_from(d).ok()),
-        task_type: Some(ArrayTaskType::from(
-            row.get::<_, String>("task_type")?.as_str(),
-        )),
-        sql_query: row.get("sql_query")?,
-        sql_init_commands: serde_json::from_str(&init).unwrap_or_default(),
-        sql_parameters: serde_json::from_str(&parameters).unwrap_or_default(),
-        result_format: row
-            .get::<_, Option<String>>("result_format")?
-            .map(|f| ResultFormat::from(f.as_str())),
-        task_graph_uuid: row.get("task_graph_uuid")?,
-        client_node_uuid: row.get("client_node_uuid")?,
-        logs: Some(row.get("logs")?),
-        cost: Some(0.0),
-        ..ArrayTask::default()
-    };
-    let expires = expiries
-        .get(&id)
-        .and_then(|m| DateTime::from_timestamp_micros(*m));
-    Ok(TaskEntry::new(
-        row.get("seq")?,
-        created_at,
-        row.get("store_results")?,
-        expires,
-        task,
-    ))
 }

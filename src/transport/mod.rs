@@ -3,24 +3,25 @@
 //! only decides whether to try again (by the rules of [`RetryPolicy`]).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt as _;
-use futures::stream::BoxStream;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderValue};
 use reqwest::{Method, StatusCode};
 use tracing::{Instrument as _, field};
 use url::Url;
 
 use crate::auth::Credentials;
-use crate::error::{ApiError, Error, Result, TransportError};
-use crate::model::{API_KEY_HEADER, TASK_ID_HEADER};
+use crate::error::{Error, Result};
+use crate::model::API_KEY_HEADER;
 use crate::policy::{AttemptOutcome, Clock, RetryPolicy};
-use crate::task_id::TaskId;
 
-/// How much of an error body is read; the rest is not needed to explain the error.
-const ERROR_BODY_LIMIT: usize = 64 * 1024;
+mod reply;
+
+use crate::task_id::TaskId;
+pub use reply::parse_retry_after;
+use reply::{Body, ERROR_BODY_LIMIT, read_limited, task_id_of, transport_error};
+pub(crate) use reply::{Payload, Reply};
 
 /// The most redirects one attempt follows.
 pub(crate) const MAX_REDIRECTS: usize = 10;
@@ -72,198 +73,85 @@ impl Req {
     }
 }
 
-/// A body: read whole, or left to stream. Whoever consumes it never sees reqwest: a failure while
-/// reading becomes an [`Error::Transport`] naming the request (and its task, when known).
-pub(crate) struct Payload {
-    body: Body,
-    task_id: Option<TaskId>,
-}
-
-enum Body {
-    Full(Bytes),
-    Streaming {
-        /// Boxed: a response is large, and payloads travel inside results and outcomes.
-        response: Box<reqwest::Response>,
-        /// The method of the request that got this response (after redirects).
-        method: Method,
-    },
-}
-
-impl std::fmt::Debug for Payload {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the bytes: they are result data.
-        match &self.body {
-            Body::Full(b) => write!(f, "Payload({} bytes read)", b.len()),
-            Body::Streaming { response, .. } => write!(f, "Payload(streaming {})", response.url()),
-        }
-    }
-}
-
-impl Payload {
-    /// A body already in memory.
-    pub(crate) fn full(bytes: Bytes) -> Payload {
-        Payload {
-            body: Body::Full(bytes),
-            task_id: None,
-        }
-    }
-
-    /// The task the body belongs to, for errors while reading it.
-    pub(crate) fn with_task_id(mut self, id: Option<&TaskId>) -> Payload {
-        if self.task_id.is_none() {
-            self.task_id = id.cloned();
-        }
-        self
-    }
-
-    /// The whole body (read now, if it was left to stream).
-    pub(crate) async fn bytes(self) -> Result<Bytes> {
-        match self.body {
-            Body::Full(b) => Ok(b),
-            Body::Streaming { response, method } => {
-                let url = response.url().clone();
-                response
-                    .bytes()
-                    .await
-                    .map_err(|e| transport_error(&method, &url, self.task_id, e))
-            }
-        }
-    }
-
-    /// The body, chunk by chunk (already decompressed).
-    pub(crate) fn into_stream(self) -> BoxStream<'static, Result<Bytes>> {
-        let (response, method) = match self.body {
-            Body::Full(b) => return futures::stream::once(async move { Ok(b) }).boxed(),
-            Body::Streaming { response, method } => (response, method),
-        };
-        let url = response.url().clone();
-        let task_id = self.task_id;
-        response
-            .bytes_stream()
-            .map(move |r| r.map_err(|e| transport_error(&method, &url, task_id.clone(), e)))
-            .boxed()
-    }
-
-    /// At most `limit` bytes of the body; a failure mid-way keeps what came.
-    async fn read_limited(self, limit: usize) -> Bytes {
-        match self.body {
-            Body::Full(b) => b.slice(..b.len().min(limit)),
-            Body::Streaming { response, .. } => read_limited(*response, limit).await,
-        }
-    }
-}
-
-/// A response that ended the retry loop: a success, or a status not worth (or out of) retrying.
-/// Only `api.rs` reads it: the status and headers mean something only there.
-pub(crate) struct Reply {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) task_id: Option<TaskId>,
-    pub(crate) body: Payload,
-}
-
-impl Reply {
-    pub(crate) fn content_type(&self) -> Option<String> {
-        self.headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    }
-
-    pub(crate) fn retry_after(&self) -> Option<Duration> {
-        retry_after(&self.headers)
-    }
-
-    /// The whole body (read now, if it was left to stream).
-    pub(crate) async fn bytes(self) -> Result<Bytes> {
-        self.body.bytes().await
-    }
-
-    /// The reply as an [`ApiError`] (for a status the caller does not expect).
-    pub(crate) async fn into_api_error(self) -> Error {
-        let status = self.status.as_u16();
-        let task_id = self.task_id.clone();
-        let retry_after = self.retry_after();
-        let body = self.body.read_limited(ERROR_BODY_LIMIT).await;
-        let mut e = ApiError::from_body(status, &body, task_id);
-        e.retry_after = retry_after;
-        e.into()
-    }
-}
-
-/// Parses a `Retry-After` value: delay-seconds or an HTTP date (relative to `now`). `None` for
-/// anything else; a date in the past is zero.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let v = value.trim();
-    if v.is_empty() {
-        return None;
-    }
-    if v.bytes().all(|b| b.is_ascii_digit()) {
-        // Absurdly long digit strings saturate rather than fail.
-        return Some(Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)));
-    }
-    let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()))
-}
-
-fn task_id_of(headers: &HeaderMap) -> Option<TaskId> {
-    headers
-        .get(TASK_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(TaskId::from)
-}
-
-/// Reads at most `limit` bytes of a body; an error mid-way keeps what came.
-async fn read_limited(r: reqwest::Response, limit: usize) -> Bytes {
-    let mut out = Vec::new();
-    let mut stream = r.bytes_stream();
-    while let Some(Ok(chunk)) = stream.next().await {
-        let room = limit - out.len();
-        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if out.len() >= limit {
-            break;
-        }
-    }
-    Bytes::from(out)
-}
-
-fn transport_error(
-    method: &Method,
-    url: &Url,
-    task_id: Option<TaskId>,
-    source: reqwest::Error,
-) -> Error {
-    Error::Transport(Box::new(TransportError {
-        method: method.to_string(),
-        url: url.to_string(),
-        task_id,
-        source,
-    }))
-}
-
 /// The sender shared by every clone of a client.
 #[derive(Debug)]
 pub(crate) struct Transport {
-    pub(crate) http: reqwest::Client,
+    http: reqwest::Client,
     /// The API root, ending in `/v1`.
     pub(crate) base: Url,
     pub(crate) credentials: Option<Credentials>,
     pub(crate) retry: RetryPolicy,
     pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) user_agent: HeaderValue,
-    pub(crate) accept_encoding: Option<HeaderValue>,
+    user_agent: HeaderValue,
+    accept_encoding: Option<HeaderValue>,
     /// The client's per-attempt time limit, when this crate built the HTTP client (a caller's own
     /// client keeps its own, unknown here).
+    timeout: Option<Duration>,
+}
+
+/// Everything a [`Transport`] is built from (the client builder's settings, unchecked).
+pub(crate) struct Settings {
+    pub(crate) base: Url,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) user_agent: String,
+    pub(crate) accept_encoding: Option<String>,
+    pub(crate) connect_timeout: Duration,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) verify_tls: bool,
+    /// A caller's own HTTP client (its timeouts are then its own).
+    pub(crate) http: Option<reqwest::Client>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Transport {
+    /// Checks what must become a header, and builds the HTTP client (unless one was given).
+    pub(crate) fn new(s: Settings) -> Result<Transport> {
+        let header = |what: &str, value: &str| {
+            HeaderValue::from_str(value)
+                .map_err(|_| Error::Config(format!("{what} is not a valid header value")))
+        };
+        let user_agent = header("the user agent", &s.user_agent)?;
+        let accept_encoding = s
+            .accept_encoding
+            .as_deref()
+            .map(|v| header("accept_encoding", v))
+            .transpose()?;
+        if let Some(Credentials::ApiKey(key)) = &s.credentials
+            && (key.expose().is_empty() || HeaderValue::from_str(key.expose()).is_err())
+        {
+            return Err(Error::Config(
+                "the API key is empty or has characters a header cannot carry".into(),
+            ));
+        }
+        let (http, timeout) = match s.http {
+            Some(h) => (h, None),
+            None => {
+                let mut b = reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .connect_timeout(s.connect_timeout)
+                    .tcp_nodelay(true)
+                    .danger_accept_invalid_certs(!s.verify_tls);
+                if let Some(t) = s.timeout {
+                    b = b.timeout(t);
+                }
+                let http = b
+                    .build()
+                    .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+                (http, s.timeout)
+            }
+        };
+        Ok(Transport {
+            http,
+            base: s.base,
+            credentials: s.credentials,
+            retry: s.retry,
+            clock: s.clock,
+            user_agent,
+            accept_encoding,
+            timeout,
+        })
+    }
 }
 
 /// Why one attempt got no usable reply, before the retry decision.
@@ -532,7 +420,7 @@ impl Transport {
                 status,
                 headers,
                 task_id: task_id.clone(),
-                body: Payload { body, task_id },
+                body: Payload::new(body, task_id),
             });
         }
     }

@@ -1,251 +1,27 @@
-//! [`TaskHandle`]: one await from SQL to its result, through submission, polling, retries and the
-//! result transfer, bounded by a deadline; resumable from a task id; observable as a stream of
-//! [`Update`]s.
+//! The flow behind a [`TaskHandle`]: submit, then wait. It drives the typed outcomes of `api`
+//! (a submission, a result poll) and never sees a status code.
 
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt as _;
-use futures::stream::BoxStream;
 use tokio::sync::mpsc;
 use tracing::{Instrument as _, field};
 
-use crate::api::{ResultOutcome, Submission, TasksApi};
+use super::{Mode, Start, TaskHandle, Update};
+use crate::api::{Payload, ResultOutcome, Submission, TasksApi};
 use crate::error::{Error, Result};
-use crate::model::{ArrayTask, ResultFormat, SqlParameters, TASK_ID_HEADER};
+use crate::model::{ResultFormat, SqlParameters, TASK_ID_HEADER};
 use crate::policy::{Clock, PollPolicy};
 use crate::result::{ResultStream, SqlResult};
 use crate::task_id::TaskId;
-use crate::transport::Payload;
-
-/// Progress of a [`TaskHandle`], from [`TaskHandle::updates`].
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Update {
-    /// The query was submitted and the service named its task.
-    Submitted {
-        /// The task, to resume it later with [`Client::task`].
-        task_id: TaskId,
-    },
-    /// The handle resumed an existing task (no submission).
-    Resumed {
-        /// The task.
-        task_id: TaskId,
-    },
-    /// The result was polled and the task is still running.
-    Polled {
-        /// The poll's number, from 1.
-        attempt: u32,
-        /// Time since the wait began.
-        elapsed: Duration,
-        /// The sleep before the next poll (already clamped to the deadline).
-        next_delay: Duration,
-    },
-    /// The wait is over: the result, or the error that ended it. Always the last update.
-    Finished(Result<SqlResult>),
-}
-
-/// Where a handle starts.
-#[derive(Debug, Clone)]
-enum Start {
-    Submit {
-        namespace: String,
-        params: Box<SqlParameters>,
-    },
-    Resume(TaskId),
-}
-
-/// How the result comes back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Stored on the service and fetched with `GET /task/{id}/result` (the default).
-    Stored,
-    /// In the answer to the POST.
-    Inline,
-}
-
-/// An SQL task and the wait for its result.
-///
-/// `TaskHandle` is lazy: nothing is sent until it is awaited, or its [`updates`](Self::updates)
-/// are polled. Awaiting it (it is `IntoFuture`) runs the whole flow and resolves to the
-/// [`SqlResult`]:
-///
-/// 1. **Submit** `POST /v1/sql/{namespace}` with `store_results: true` and
-///    `dont_download_results: true` (unless [`inline`](Self::inline)). The answer, 204, carries the
-///    task id. The POST is retried only where the query certainly did not run (a connect error,
-///    429, 503); if it fails after it was sent but a task id came back (a 502, 504, a body cut
-///    short), the handle polls that task instead of submitting again. A query is never run twice.
-/// 2. **Poll** `GET /v1/task/{id}/result`, first at once, then on the [`PollPolicy`] schedule:
-///    202 waits (honouring `Retry-After`), 200 is the result. A 404 looks the task up: a failed,
-///    cancelled or resource-starved task gives [`Error::TaskFailed`] with its `status_message`; a
-///    completed one [`Error::ResultNotAvailable`].
-/// 3. **Deadline**: when the deadline (15 minutes by default) comes, one last poll is made, the
-///    sleep before it clamped to the time left; then [`Error::Timeout`] carries the task id, the time
-///    waited and the number of polls, so the caller can resume with [`Client::task`].
-///
-/// Transient failures of each request are retried by the client's
-/// [`RetryPolicy`](crate::policy::RetryPolicy); once they are spent the wait ends with the error,
-/// which carries the task id.
-///
-/// **Dropping** a handle (or the future, or the updates stream) stops all polling at once. The task
-/// itself goes on running on the service: resume it by id to collect its result.
-///
-/// ```no_run
-/// # async fn demo(client: tiledb_cloud_tasks::Client) -> tiledb_cloud_tasks::Result<()> {
-/// use std::time::Duration;
-///
-/// #[derive(serde::Deserialize)]
-/// struct Row { a: i64, b: String }
-///
-/// let rows: Vec<Row> = client
-///     .run_sql("my-namespace", "SELECT a, b FROM t")
-///     .deadline(Duration::from_secs(600))
-///     .await?
-///     .rows()?;
-/// # Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-#[must_use = "a TaskHandle does nothing until it is awaited or its updates are polled"]
-pub struct TaskHandle {
-    api: TasksApi,
-    start: Start,
-    mode: Mode,
-    poll: PollPolicy,
-    accept_encoding: Option<String>,
-    expected_format: Option<ResultFormat>,
-}
 
 impl TaskHandle {
-    fn new(api: TasksApi, poll: PollPolicy, start: Start) -> Self {
-        TaskHandle {
-            api,
-            start,
-            mode: Mode::Stored,
-            poll,
-            accept_encoding: None,
-            expected_format: None,
-        }
-    }
-
-    pub(crate) fn submit(
-        api: TasksApi,
-        poll: PollPolicy,
-        namespace: String,
-        params: SqlParameters,
-    ) -> Self {
-        let params = Box::new(params);
-        TaskHandle::new(api, poll, Start::Submit { namespace, params })
-    }
-
-    pub(crate) fn resume(api: TasksApi, poll: PollPolicy, id: TaskId) -> Self {
-        TaskHandle::new(api, poll, Start::Resume(id))
-    }
-
-    /// The task's id: known from the start for a resumed handle; for a new query, only once it is
-    /// submitted (see [`Update::Submitted`]), so `None` here.
-    pub fn task_id(&self) -> Option<&TaskId> {
-        match &self.start {
-            Start::Resume(id) => Some(id),
-            Start::Submit { .. } => None,
-        }
-    }
-
-    /// The task's current record (`GET /v1/task/{id}`). Fails with an invalid-argument error for a
-    /// query that has not been submitted yet.
-    pub async fn status(&self) -> Result<ArrayTask> {
-        match self.task_id() {
-            Some(id) => self.api.task_id_get(id).await,
-            None => Err(Error::invalid(
-                "task id",
-                "the query has not been submitted yet; await the handle or watch its updates",
-            )),
-        }
-    }
-
-    /// The overall deadline of this wait (overrides the client's poll policy).
-    pub fn deadline(mut self, d: Duration) -> Self {
-        self.poll = self.poll.deadline(d);
-        self
-    }
-
-    /// Waits without a deadline. Only ask for this when something else bounds the wait.
-    pub fn no_deadline(mut self) -> Self {
-        self.poll = self.poll.no_deadline();
-        self
-    }
-
-    /// The poll policy of this wait (overrides the client's).
-    pub fn poll_policy(mut self, policy: PollPolicy) -> Self {
-        self.poll = policy;
-        self
-    }
-
-    /// Takes the rows from the answer to the POST instead of storing and polling: no stored result,
-    /// one request, but the connection stays open for the whole query, bounded by the deadline.
-    pub fn inline(mut self) -> Self {
-        self.mode = Mode::Inline;
-        self
-    }
-
-    /// The `Accept-Encoding` of this handle's requests.
-    pub fn accept_encoding(mut self, value: impl Into<String>) -> Self {
-        self.accept_encoding = Some(value.into());
-        self
-    }
-
-    /// For a resumed handle: the format the result was asked in, checked against the answer's
-    /// `Content-Type`. (A new query knows its own.)
-    pub fn result_format(mut self, format: ResultFormat) -> Self {
-        self.expected_format = Some(format);
-        self
-    }
-
-    /// The progress of the wait, as a stream: [`Update::Submitted`] (or [`Update::Resumed`]), an
-    /// [`Update::Polled`] for each 202, and last [`Update::Finished`] with the result or the error.
-    ///
-    /// This runs the very state machine that `.await` runs, so the two cannot disagree. Dropping the
-    /// stream stops the wait.
-    pub fn updates(self) -> BoxStream<'static, Update> {
-        async_stream::stream! {
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            let run = self.run_buffered(Some(tx));
-            tokio::pin!(run);
-            let result = loop {
-                tokio::select! {
-                    biased;
-                    Some(u) = rx.recv() => yield u,
-                    result = &mut run => break result,
-                }
-            };
-            while let Ok(u) = rx.try_recv() {
-                yield u;
-            }
-            yield Update::Finished(result);
-        }
-        .boxed()
-    }
-
-    /// Waits like `.await`, but hands the result over before its body is read: decode it as it
-    /// arrives with [`ResultStream::rows_stream`] (or `record_batches`, with the `arrow` feature),
-    /// so memory does not grow with the size of the result.
-    pub async fn result_stream(self) -> Result<ResultStream> {
-        match self.run(None, true).await? {
-            Fetched::Live(s) => Ok(s),
-            Fetched::Whole(r) => Ok(ResultStream::from_result(r)),
-        }
-    }
-
-    async fn run_buffered(self, tx: Option<mpsc::UnboundedSender<Update>>) -> Result<SqlResult> {
-        match self.run(tx, false).await? {
-            Fetched::Whole(r) => Ok(r),
-            Fetched::Live(s) => s.collect().await,
-        }
-    }
-
     /// The whole flow; `tx` receives progress when watched.
-    async fn run(self, tx: Option<mpsc::UnboundedSender<Update>>, stream: bool) -> Result<Fetched> {
+    pub(super) async fn run(
+        self,
+        tx: Option<mpsc::UnboundedSender<Update>>,
+        stream: bool,
+    ) -> Result<Fetched> {
         let policy = self.poll.clone();
         let span = tracing::info_span!(
             "task_wait",
@@ -396,7 +172,7 @@ struct Waiter {
 }
 
 /// A result, read whole or left to stream.
-enum Fetched {
+pub(super) enum Fetched {
     Whole(SqlResult),
     Live(ResultStream),
 }
@@ -515,14 +291,5 @@ impl Waiter {
         });
         self.clock.sleep(delay).await;
         Ok(())
-    }
-}
-
-impl IntoFuture for TaskHandle {
-    type Output = Result<SqlResult>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<SqlResult>> + Send + 'static>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.run_buffered(None))
     }
 }
