@@ -7,16 +7,17 @@
 //! `VirtualClock`, and concurrency is observed through gates, not delays.
 
 use std::sync::{Arc, Mutex};
-use tiledb_cloud_tasks::__private::VirtualClock;
 
 use chrono::{Duration as ChronoDuration, TimeZone as _, Utc};
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use serde_json::{Value, json};
-use tiledb_cloud_tasks::model::{ArrayTaskData, ArrayTaskStatus, ArrayTaskType, FileType};
-use tiledb_cloud_tasks::policy::RetryPolicy;
-use tiledb_cloud_tasks::{ArrayTask, Client, Error, Result, TaskList, TaskOrder, TasksQuery};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::support::prelude::{
+    ArrayTask, ArrayTaskData, ArrayTaskStatus, ArrayTaskType, Client, Error, FileType, Result,
+    RetryPolicy, TaskList, TaskOrder, TasksQuery, VirtualClock,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -856,6 +857,7 @@ async fn the_stream_is_send_and_static_so_it_can_move_into_a_spawned_task() {
 
 mod spans {
     use super::*;
+    use crate::support::trace;
     use tracing::Instrument as _;
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id};
@@ -911,16 +913,9 @@ mod spans {
         mount(&server, listing(2, 3)).await;
 
         let recorder = Recorder::default();
-        // Other tests, on other threads with no subscriber, hit the same callsites. With a single
-        // scoped dispatcher registered, tracing computes a callsite's interest from the default
-        // of whichever thread registers it first, and a "never" from another test's thread would
-        // stick. A second live dispatcher makes every registration consult all of them (this one
-        // included); the rebuild then fixes the callsites registered before.
-        let _second = tracing::Dispatch::new(tracing_subscriber::registry());
-        let dispatch =
-            tracing::Dispatch::new(tracing_subscriber::registry().with(recorder.clone()));
-        let _guard = tracing::dispatcher::set_default(&dispatch);
-        tracing::callsite::rebuild_interest_cache();
+        // This thread's subscriber only. Other tests, on other threads with no subscriber, hit the
+        // same callsites; `trace::set_default` keeps their "never" from sticking (see there).
+        let _guard = trace::set_default(tracing_subscriber::registry().with(recorder.clone()));
         // Current-thread runtime: the prefetch tasks run on this thread, under this subscriber.
         let got: Vec<ArrayTask> = client(&server)
             .tasks()

@@ -1,16 +1,14 @@
 //! `GET /v1/task/{id}` and `GET /v1/task/{id}/result`: detached tasks, stored results, expiry.
 
-#![cfg(feature = "server")]
-
-mod server_common;
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server_common::{Harness, POLL_STEP, POLL_STEPS, expect_error, task_id};
-use tiledb_cloud_tasks::model::{ArrayTaskStatus, ArrayTaskType, ResultFormat, TASK_ID_HEADER};
-use tiledb_cloud_tasks::server::ServerConfig;
+
+use crate::support::local::{Harness, POLL_STEP, POLL_STEPS, expect_error, task_id};
+use crate::support::prelude::{
+    ArrayTaskStatus, ArrayTaskType, ResultFormat, ServerConfig, TASK_ID_HEADER,
+};
 
 const TASK_NOT_FOUND: i64 = 1005;
 const RESULT_UNAVAILABLE: i64 = 1006;

@@ -5,32 +5,30 @@
 //! the query, a silently truncated result or list, or a wait without end.
 //!
 //! Faults below HTTP (a reset mid-body, a body cut short of its `Content-Length`, a trickle, a
-//! connection accepted and never answered) come from the scripted server in `fault_server/`;
-//! faults wiremock can make (a 200 of invalid JSON, an HTML 502, a 503 with `Retry-After`, 202
-//! forever) come from wiremock. All on 127.0.0.1. Retry and poll sleeps run on a `VirtualClock`;
+//! connection accepted and never answered) come from the scripted server
+//! (`support::fault_server`); faults wiremock can make (a 200 of invalid JSON, an HTML 502, a 503
+//! with `Retry-After`, 202 forever) come from wiremock. All on 127.0.0.1. Retry and poll sleeps run on a `VirtualClock`;
 //! the only real waits are the client timeouts (300–400 ms) of the hang and trickle cases, and
 //! every flow runs under a generous guard so that a hang fails the test instead of stalling it.
 //!
 //! The table in TESTING.md maps each fault and flow to its outcome and test.
 
-mod common;
-mod fault_server;
-
 use std::future::{Future, IntoFuture as _};
 use std::time::Duration;
-use tiledb_cloud_tasks::__private::VirtualClock;
 
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
-use tiledb_cloud_tasks::{ArrayTask, Client, Error, Result, SqlResult, TASK_ID_HEADER};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::KEY;
-use fault_server::{Answer, FaultServer, Script, Seen};
+use crate::support::clients::KEY;
+use crate::support::fault_server::{Answer, FaultServer, Script, Seen};
+use crate::support::prelude::{
+    ArrayTask, Client, Error, PollPolicy, Result, RetryPolicy, SqlResult, TASK_ID_HEADER,
+    VirtualClock,
+};
 
 const ID: &str = "fa017000-0000-4000-8000-000000000001";
 const SQL_PATH: &str = "/v1/sql/ns";

@@ -1,14 +1,12 @@
 //! The `tiledb-tasks-server` binary's fixed form: `--listen 127.0.0.1:0 --api-key KEY`.
 
-#![cfg(feature = "server")]
-
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use tiledb_cloud_tasks::model::{API_KEY_HEADER, ArrayTaskData};
+use crate::support::prelude::{API_KEY_HEADER, ArrayTaskData};
 
 #[tokio::test]
 async fn binary_prints_its_address_first_and_serves_the_given_key() {

@@ -1,21 +1,19 @@
 //! `TaskHandle`: submission, polling on the policy's schedule, the deadline, resume by id, failures,
 //! progress updates and drop, against wiremock on a virtual clock.
 
-mod common;
-
 use std::time::Duration;
-use tiledb_cloud_tasks::__private::VirtualClock;
 
 use futures::StreamExt as _;
 use serde::Deserialize;
 use serde_json::json;
-use tiledb_cloud_tasks::model::{ArrayTaskStatus, SqlParameters};
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
-use tiledb_cloud_tasks::{Client, Error, TaskHandle, Update};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::{KEY, client, client_with};
+use crate::support::clients::{KEY, client, client_with};
+use crate::support::prelude::{
+    ArrayTaskStatus, Client, Error, PollPolicy, RetryPolicy, SqlParameters, TaskHandle, Update,
+    VirtualClock,
+};
 
 const ID: &str = "7d4f3c2a-0000-4000-8000-00000000beef";
 

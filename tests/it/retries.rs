@@ -1,16 +1,12 @@
 //! The transport's retry policy: which answers are retried, how long it waits, and the POST rule.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
-use tiledb_cloud_tasks::__private::VirtualClock;
 
-use tiledb_cloud_tasks::model::SqlParameters;
-use tiledb_cloud_tasks::policy::RetryPolicy;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::client_with;
+use crate::support::clients::{self, client_with};
+use crate::support::prelude::{Error, RetryPolicy, SqlParameters, VirtualClock};
 
 /// A server whose first answer to `GET /v1/task/t` is `status`, then 200.
 async fn flaky_get(status: u16, headers: &[(&str, &str)]) -> MockServer {
@@ -60,7 +56,7 @@ async fn gets_are_retried_on_each_transient_status() {
 async fn gets_are_not_retried_on_client_errors() {
     for status in [400, 401, 403, 404] {
         let server = flaky_get(status, &[]).await;
-        let (c, clock) = common::client(&server.uri());
+        let (c, clock) = clients::client(&server.uri());
         let e = c.api().task_id_get("t").await.unwrap_err();
         assert_eq!(e.status(), Some(status));
         assert_eq!(
@@ -114,7 +110,7 @@ async fn backoff_is_exponential_without_jitter_when_asked() {
 #[tokio::test]
 async fn retry_after_in_seconds_is_obeyed() {
     let server = flaky_get(503, &[("retry-after", "7")]).await;
-    let (c, clock) = common::client(&server.uri());
+    let (c, clock) = clients::client(&server.uri());
     c.api().task_id_get("t").await.unwrap();
     assert_eq!(clock.sleeps(), vec![Duration::from_secs(7)]);
 }
@@ -123,7 +119,7 @@ async fn retry_after_in_seconds_is_obeyed() {
 async fn retry_after_as_an_http_date_is_obeyed() {
     let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
     let server = flaky_get(429, &[("retry-after", &when)]).await;
-    let (c, clock) = common::client(&server.uri());
+    let (c, clock) = clients::client(&server.uri());
     c.api().task_id_get("t").await.unwrap();
     let slept = clock.sleeps()[0];
     // HTTP dates have one-second resolution.
@@ -154,7 +150,7 @@ async fn post_sql_is_not_retried_after_a_500() {
         .expect(1)
         .mount(&server)
         .await;
-    let (c, clock) = common::client(&server.uri());
+    let (c, clock) = clients::client(&server.uri());
     let e = c
         .api()
         .run_sql("ns", &SqlParameters::query("SELECT 1"), None)
@@ -173,7 +169,7 @@ async fn post_sql_is_not_retried_after_a_502_or_504() {
             .expect(1)
             .mount(&server)
             .await;
-        let (c, _) = common::client(&server.uri());
+        let (c, _) = clients::client(&server.uri());
         let e = c
             .api()
             .run_sql("ns", &SqlParameters::query("SELECT 1"), None)
@@ -198,7 +194,7 @@ async fn post_sql_is_retried_when_the_service_says_it_did_not_run_it() {
             .with_priority(2)
             .mount(&server)
             .await;
-        let (c, clock) = common::client(&server.uri());
+        let (c, clock) = clients::client(&server.uri());
         let r = c
             .api()
             .run_sql("ns", &SqlParameters::query("SELECT 1"), None)
@@ -229,10 +225,7 @@ async fn post_sql_is_retried_on_a_connect_error() {
         .run_sql("ns", &SqlParameters::query("SELECT 1"), None)
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, tiledb_cloud_tasks::Error::Transport(_)),
-        "{e:?}"
-    );
+    assert!(matches!(e, Error::Transport(_)), "{e:?}");
     assert!(e.is_retryable());
     assert_eq!(clock.sleeps().len(), 2, "three attempts, two sleeps");
 }
@@ -240,7 +233,7 @@ async fn post_sql_is_retried_on_a_connect_error() {
 #[tokio::test]
 async fn a_custom_classifier_overrides_the_policy() {
     let server = flaky_get(404, &[]).await;
-    let (c, _) = common::client(&server.uri());
+    let (c, _) = clients::client(&server.uri());
     drop(c);
     let clock = VirtualClock::new();
     let policy = RetryPolicy::default().classifier(|o| (o.status == Some(404)).then_some(true));

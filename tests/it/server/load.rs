@@ -5,8 +5,6 @@
 //! deadline), and nothing asserts on wall-clock durations. The counts of the load run are printed
 //! (`--nocapture`) and recorded in TESTING.md.
 
-#![cfg(feature = "server")]
-
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,11 +16,9 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 
-use tiledb_cloud_tasks::model::{API_KEY_HEADER, ErrorBody};
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
-use tiledb_cloud_tasks::server::{LocalServer, ServerConfig};
-use tiledb_cloud_tasks::{
-    ArrayTask, ArrayTaskStatus, Client, Error, ResultResponse, SqlParameters, TaskId,
+use crate::support::prelude::{
+    API_KEY_HEADER, ArrayTask, ArrayTaskStatus, Client, Error, ErrorBody, LocalServer, PollPolicy,
+    ResultResponse, RetryPolicy, ServerConfig, SqlParameters, TaskId, Update,
 };
 
 const NS: &str = "local";
@@ -381,7 +377,7 @@ async fn sigkill_mid_load_keeps_completed_results_and_fails_running_tasks() {
                     .run_sql(NS, format!("SELECT sleep(300) + {v} AS v"))
                     .updates();
                 while let Some(u) = updates.next().await {
-                    if let tiledb_cloud_tasks::Update::Submitted { task_id } = u {
+                    if let Update::Submitted { task_id } = u {
                         ids.lock().unwrap().push(task_id);
                     }
                 }

@@ -1,17 +1,13 @@
 //! `POST /v1/sql/{namespace}`: rows, statements, failures, parameters, init commands, the
 //! sandbox and the limits.
 
-#![cfg(feature = "server")]
-
-mod server_common;
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server_common::{Harness, expect_error, has_task_id, task_id};
-use tiledb_cloud_tasks::model::{ArrayTaskStatus, ResultFormat};
-use tiledb_cloud_tasks::server::ServerConfig;
+
+use crate::support::local::{Harness, expect_error, has_task_id, task_id};
+use crate::support::prelude::{ArrayTaskStatus, ResultFormat, ServerConfig};
 
 const INVALID_PARAMETER: i64 = 1009;
 const UNSUPPORTED_FORMAT: i64 = 1010;

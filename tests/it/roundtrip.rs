@@ -1,10 +1,7 @@
 //! Round trips through the local server with the SDK: every SQLite storage class, NULLs, empty
 //! results and Unicode, as JSON (always) and as Arrow IPC streams (feature `arrow`).
 
-#![cfg(feature = "server")]
-
-use tiledb_cloud_tasks::server::{LocalServer, ServerConfig};
-use tiledb_cloud_tasks::{ResultFormat, SqlParameters};
+use crate::support::prelude::{LocalServer, ResultFormat, ServerConfig, SqlParameters};
 
 /// A TEMP table (per task: every task gets a fresh connection) holding every storage class, with
 /// a row of NULLs last.
@@ -181,12 +178,12 @@ mod json {
 #[cfg(feature = "arrow")]
 mod arrow {
     use super::*;
+    use crate::support::prelude::Error;
+    use crate::support::prelude::arrow_array::cast::AsArray as _;
+    use crate::support::prelude::arrow_array::types::{Float64Type, Int64Type};
+    use crate::support::prelude::arrow_array::{Array, RecordBatch};
+    use crate::support::prelude::arrow_schema::{DataType, Schema};
     use futures::TryStreamExt as _;
-    use tiledb_cloud_tasks::Error;
-    use tiledb_cloud_tasks::arrow_array::cast::AsArray as _;
-    use tiledb_cloud_tasks::arrow_array::types::{Float64Type, Int64Type};
-    use tiledb_cloud_tasks::arrow_array::{Array, RecordBatch};
-    use tiledb_cloud_tasks::arrow_schema::{DataType, Schema};
 
     fn types(batch_schema: &Schema) -> Vec<(String, DataType)> {
         batch_schema

@@ -1,15 +1,11 @@
 //! HTTP behaviour: compression, unknown routes, wrong methods, body limits, malformed JSON,
 //! request ids.
 
-#![cfg(feature = "server")]
-
-mod server_common;
-
 use reqwest::{Client, StatusCode, header};
 use serde_json::{Value, json};
-use server_common::{Harness, error_body, expect_error, has_task_id};
-use tiledb_cloud_tasks::model::API_KEY_HEADER;
-use tiledb_cloud_tasks::server::ServerConfig;
+
+use crate::support::local::{Harness, error_body, expect_error, has_task_id};
+use crate::support::prelude::{API_KEY_HEADER, ServerConfig};
 
 const ROUTE_NOT_FOUND: i64 = 1003;
 const METHOD_NOT_ALLOWED: i64 = 1004;

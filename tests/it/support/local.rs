@@ -1,16 +1,14 @@
-//! Helpers shared by the `server_*` test files: a started server plus a plain reqwest client.
-//! (Not the SDK client: these tests pin the wire behaviour on their own.)
-
-#![allow(dead_code)]
+//! The local server under test: a started `LocalServer` plus a plain reqwest client, for the
+//! `server::*` tests. (Not the SDK client: these tests pin the wire behaviour on their own.)
 
 use std::time::Duration;
 
+use super::prelude::{
+    API_KEY_HEADER, ArrayTask, ArrayTaskData, ArrayTaskStatus, ErrorBody, LocalServer,
+    ServerConfig, TASK_ID_HEADER,
+};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
-use tiledb_cloud_tasks::model::{
-    API_KEY_HEADER, ArrayTask, ArrayTaskData, ArrayTaskStatus, ErrorBody, TASK_ID_HEADER,
-};
-use tiledb_cloud_tasks::server::{LocalServer, ServerConfig};
 
 /// How long a polling loop may wait in all before the test fails (never reached when the server
 /// behaves; bounds the test when it does not).

@@ -4,8 +4,6 @@
 //! Slow queries use the server's `sleep(ms)` with a 20 ms poll interval, so real time passes but
 //! only a little; assertions are on outcomes and poll counts, never on wall time.
 
-#![cfg(feature = "server")]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -13,12 +11,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
-use tiledb_cloud_tasks::model::{ArrayTaskType, FileType};
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
-use tiledb_cloud_tasks::server::{LocalServer, ServerConfig};
-use tiledb_cloud_tasks::{
-    ArrayTaskStatus, Client, Error, ResultResponse, SqlParameters, SqlResponse, TaskId, TaskOrder,
-    Update,
+
+use crate::support::prelude::{
+    ApiError, ArrayTask, ArrayTaskStatus, ArrayTaskType, Client, Error, FileType, LocalServer,
+    PollPolicy, ResultFormat, ResultResponse, RetryPolicy, ServerConfig, SqlParameters,
+    SqlResponse, SqlResult, TaskId, TaskList, TaskOrder, Update,
 };
 
 const NS: &str = "local";
@@ -40,7 +37,7 @@ async fn start(config: ServerConfig) -> (LocalServer, Client) {
     (server, client)
 }
 
-fn id_of(result: &tiledb_cloud_tasks::SqlResult) -> TaskId {
+fn id_of(result: &SqlResult) -> TaskId {
     result
         .task_id()
         .cloned()
@@ -49,7 +46,7 @@ fn id_of(result: &tiledb_cloud_tasks::SqlResult) -> TaskId {
 
 /// Every task the client can see, whatever its time (an explicit window, since the server's
 /// clock may have been moved forward).
-async fn all_tasks(client: &Client) -> Vec<tiledb_cloud_tasks::ArrayTask> {
+async fn all_tasks(client: &Client) -> Vec<ArrayTask> {
     client
         .tasks()
         .start(DateTime::<Utc>::UNIX_EPOCH)
@@ -61,7 +58,7 @@ async fn all_tasks(client: &Client) -> Vec<tiledb_cloud_tasks::ArrayTask> {
         .expect("listing")
 }
 
-fn api_error(e: &Error) -> &tiledb_cloud_tasks::ApiError {
+fn api_error(e: &Error) -> &ApiError {
     match e {
         Error::Api(a) => a,
         Error::Listing { source, .. } => api_error(source),
@@ -347,10 +344,7 @@ async fn task_id_get_reports_the_tasks_fields_and_404s_an_unknown_id() {
         vec!["CREATE TABLE IF NOT EXISTS z (a)"]
     );
     assert_eq!(t.sql_parameters, vec![serde_json::json!(5)]);
-    assert_eq!(
-        t.result_format,
-        Some(tiledb_cloud_tasks::ResultFormat::Json)
-    );
+    assert_eq!(t.result_format, Some(ResultFormat::Json));
     let (start, finish) = (t.start_time.unwrap(), t.finish_time.unwrap());
     assert!(start <= finish);
     assert!(t.run_time().is_some());
@@ -423,7 +417,7 @@ async fn tasks_stream_applies_every_list_filter() {
         .unwrap();
 
     let far = Utc::now() + chrono::Duration::days(3650);
-    let ids = |q: tiledb_cloud_tasks::TaskList| async move {
+    let ids = |q: TaskList| async move {
         let tasks: Vec<_> = q.end(far).stream().try_collect().await.unwrap();
         tasks
             .into_iter()

@@ -1,16 +1,14 @@
 //! Saturation (503), restart, graceful shutdown, kill (simulated crash) and startup errors.
 
-#![cfg(feature = "server")]
-
-mod server_common;
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use server_common::{Harness, POLL_STEP, POLL_STEPS, expect_error, has_task_id, task_id};
-use tiledb_cloud_tasks::model::{API_KEY_HEADER, ArrayTask, ArrayTaskStatus};
-use tiledb_cloud_tasks::server::{LocalServer, ServerConfig, ServerError};
+
+use crate::support::local::{Harness, POLL_STEP, POLL_STEPS, expect_error, has_task_id, task_id};
+use crate::support::prelude::{
+    API_KEY_HEADER, ArrayTask, ArrayTaskStatus, LocalServer, ServerConfig, ServerError,
+};
 
 const RESULT_UNAVAILABLE: i64 = 1006;
 const BUSY: i64 = 1011;
