@@ -8,33 +8,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
 
+use crate::support::local::{all_tasks, client_as, fast_polls, with_client};
 use crate::support::prelude::{
-    ApiError, ArrayTask, ArrayTaskStatus, ArrayTaskType, Client, Error, FileType, LocalServer,
-    PollPolicy, ResultFormat, ResultResponse, RetryPolicy, ServerConfig, SqlParameters,
-    SqlResponse, SqlResult, TaskId, TaskList, TaskOrder, Update,
+    ApiError, ArrayTaskStatus, ArrayTaskType, Client, Error, FileType, LocalServer, ResultFormat,
+    ResultResponse, RetryPolicy, ServerConfig, SqlParameters, SqlResponse, SqlResult, TaskId,
+    TaskList, TaskOrder, Update,
 };
 
 const NS: &str = "local";
 
-fn fast_polls() -> PollPolicy {
-    PollPolicy::default()
-        .initial_interval(Duration::from_millis(20))
-        .max_interval(Duration::from_millis(50))
-        .deadline(Duration::from_secs(60))
-}
-
+/// A server, and an SDK client of its default user polling every 20 ms.
 async fn start(config: ServerConfig) -> (LocalServer, Client) {
-    let server = LocalServer::start(config).await.expect("server starts");
-    let client = server
-        .client_builder()
-        .poll_policy(fast_polls())
-        .build()
-        .expect("client builds");
-    (server, client)
+    with_client(config, fast_polls()).await
 }
 
 fn id_of(result: &SqlResult) -> TaskId {
@@ -42,20 +31,6 @@ fn id_of(result: &SqlResult) -> TaskId {
         .task_id()
         .cloned()
         .expect("the result names its task")
-}
-
-/// Every task the client can see, whatever its time (an explicit window, since the server's
-/// clock may have been moved forward).
-async fn all_tasks(client: &Client) -> Vec<ArrayTask> {
-    client
-        .tasks()
-        .start(DateTime::<Utc>::UNIX_EPOCH)
-        .end(Utc::now() + chrono::Duration::days(3650))
-        .per_page(1000)
-        .stream()
-        .try_collect()
-        .await
-        .expect("listing")
 }
 
 fn api_error(e: &Error) -> &ApiError {
@@ -363,14 +338,7 @@ async fn tasks_stream_applies_every_list_filter() {
         .user("alice", "alice-key", None, &["alice", "shared"])
         .user("bob", "bob-key", None, &["shared"]);
     let server = LocalServer::start(config).await.unwrap();
-    let as_user = |key: &str| {
-        Client::builder()
-            .host(server.base_url())
-            .api_key(key.to_owned())
-            .poll_policy(fast_polls())
-            .build()
-            .unwrap()
-    };
+    let as_user = |key: &str| client_as(&server, key, fast_polls());
     let (alice, bob) = (as_user("alice-key"), as_user("bob-key"));
 
     let early = id_of(

@@ -13,7 +13,7 @@
 //!
 //! The table in TESTING.md maps each fault and flow to its outcome and test.
 
-use std::future::{Future, IntoFuture as _};
+use std::future::IntoFuture as _;
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -23,12 +23,11 @@ use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::clients::KEY;
+use crate::support::clients::client_timed;
 use crate::support::fault_server::{Answer, FaultServer, Script, Seen};
-use crate::support::prelude::{
-    ArrayTask, Client, Error, PollPolicy, Result, RetryPolicy, SqlResult, TASK_ID_HEADER,
-    VirtualClock,
-};
+use crate::support::fixtures::{ids_of_page, page_json};
+use crate::support::prelude::{ArrayTask, Client, Error, Result, SqlResult, TASK_ID_HEADER};
+use crate::support::{bounded, mock};
 
 const ID: &str = "fa017000-0000-4000-8000-000000000001";
 const SQL_PATH: &str = "/v1/sql/ns";
@@ -82,34 +81,11 @@ fn submitted() -> Script {
     Script::Answer(Answer::status(204).header(TASK_ID_HEADER, ID))
 }
 
-/// A client on a virtual clock with `attempts` attempts per request and the given timeout.
-fn client(uri: &str, timeout: Option<Duration>, attempts: u32) -> (Client, VirtualClock) {
-    let clock = VirtualClock::new();
-    let c = Client::builder()
-        .host(uri)
-        .api_key(KEY)
-        .retry_policy(RetryPolicy::default().max_attempts(attempts))
-        .poll_policy(PollPolicy::default())
-        .timeout(timeout)
-        .clock(clock.clone())
-        .build()
-        .expect("client");
-    (c, clock)
-}
-
 /// The timeout of the hang and trickle cases: short, so the suite stays fast, but far above what a
 /// loopback exchange takes.
 const SHORT: Option<Duration> = Some(Duration::from_millis(400));
 /// The timeout of every other case: never reached.
 const LONG: Option<Duration> = Some(Duration::from_secs(20));
-
-/// Runs a flow under a guard: a flow that does not end by itself fails the test (it must never
-/// wait without end).
-async fn bounded<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(30), f)
-        .await
-        .expect("the flow must end by itself, with a result or a typed error")
-}
 
 /// The SQL flow on the scripted server: the POST and the result answer per attempt as given; the
 /// task record says COMPLETED.
@@ -202,7 +178,7 @@ async fn run_sql_result_reset_mid_body_is_fetched_again_whole_and_the_query_runs
         },
     )
     .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -221,7 +197,7 @@ async fn run_sql_result_cut_short_of_its_length_is_fetched_again_whole() {
         },
     )
     .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -237,7 +213,7 @@ async fn run_sql_result_broken_on_every_attempt_is_a_transport_error_naming_the_
         Script::CloseAfter(result_answer(), CUT),
     ] {
         let server = sql_server(|_| submitted(), move |_| broken.clone()).await;
-        let (c, _) = client(&server.uri(), LONG, 3);
+        let (c, _) = client_timed(&server.uri(), LONG, 3);
         let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
             .await
             .unwrap_err();
@@ -256,7 +232,7 @@ async fn streamed_result_broken_mid_body_ends_with_an_error_after_a_prefix_of_th
         Script::CloseAfter(result_answer(), CUT),
     ] {
         let server = sql_server(|_| submitted(), move |_| broken.clone()).await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let stream = bounded(c.run_sql("ns", "SELECT a, b FROM t").result_stream())
             .await
             .expect("the head arrived whole");
@@ -282,7 +258,7 @@ async fn post_answer_broken_mid_body_after_naming_the_task_is_polled_not_resubmi
         Script::CloseAfter(result_answer().header(TASK_ID_HEADER, ID), CUT),
     ] {
         let server = sql_server(move |_| broken.clone(), |_| Script::Answer(result_answer())).await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
             .await
             .unwrap();
@@ -299,7 +275,7 @@ async fn inline_rows_cut_short_without_a_stored_result_are_an_error_naming_the_t
         |_| Script::Answer(Answer::json(404, r#"{"message":"not stored"}"#)),
     )
     .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let e = bounded(
         c.run_sql("ns", "SELECT a, b FROM t")
             .inline()
@@ -317,7 +293,7 @@ async fn inline_rows_cut_short_without_a_stored_result_are_an_error_naming_the_t
 #[tokio::test]
 async fn post_reset_before_any_answer_is_a_transport_error_and_never_resubmitted() {
     let server = sql_server(|_| Script::ResetNow, |_| Script::Answer(result_answer())).await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap_err();
@@ -346,7 +322,7 @@ async fn run_sql_result_trickling_in_within_the_timeout_arrives_whole() {
         },
     )
     .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -366,7 +342,7 @@ async fn run_sql_result_trickling_past_the_timeout_is_a_timeout_error_naming_the
         },
     )
     .await;
-    let (c, _) = client(&server.uri(), SHORT, 2);
+    let (c, _) = client_timed(&server.uri(), SHORT, 2);
     let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap_err();
@@ -387,7 +363,7 @@ async fn post_answer_trickling_past_the_timeout_is_polled_not_resubmitted() {
         |_| Script::Answer(result_answer()),
     )
     .await;
-    let (c, _) = client(&server.uri(), SHORT, 2);
+    let (c, _) = client_timed(&server.uri(), SHORT, 2);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -398,7 +374,7 @@ async fn post_answer_trickling_past_the_timeout_is_polled_not_resubmitted() {
 #[tokio::test]
 async fn post_never_answered_times_out_once_and_is_never_resubmitted() {
     let server = sql_server(|_| Script::Silent, |_| Script::Answer(result_answer())).await;
-    let (c, _) = client(&server.uri(), SHORT, 4);
+    let (c, _) = client_timed(&server.uri(), SHORT, 4);
     let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap_err();
@@ -421,7 +397,7 @@ async fn poll_never_answered_is_retried_and_the_result_arrives() {
         },
     )
     .await;
-    let (c, _) = client(&server.uri(), SHORT, 2);
+    let (c, _) = client_timed(&server.uri(), SHORT, 2);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -433,7 +409,7 @@ async fn poll_never_answered_is_retried_and_the_result_arrives() {
 #[tokio::test]
 async fn poll_never_answered_on_every_attempt_is_a_timeout_error_naming_the_task() {
     let server = sql_server(|_| submitted(), |_| Script::Silent).await;
-    let (c, _) = client(&server.uri(), SHORT, 2);
+    let (c, _) = client_timed(&server.uri(), SHORT, 2);
     let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap_err();
@@ -476,7 +452,7 @@ async fn run_sql_result_of_invalid_json_is_a_decode_error_naming_the_task_never_
         ),
     ] {
         let server = wm_sql(ResponseTemplate::new(200).set_body_raw(body, content_type)).await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
             .await
             .expect("the bytes arrived whole");
@@ -503,7 +479,7 @@ async fn html_502_on_the_post_is_an_api_error_with_a_bounded_message_and_never_r
         .respond_with(html_502())
         .mount(&server)
         .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap_err();
@@ -528,7 +504,7 @@ async fn html_502_on_the_post_naming_its_task_is_polled_not_resubmitted() {
         .respond_with(ResponseTemplate::new(200).set_body_raw(rows_body(), "application/json"))
         .mount(&server)
         .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -547,7 +523,7 @@ async fn html_502_on_a_poll_is_retried_transparently() {
         .with_priority(1)
         .mount(&server)
         .await;
-    let (c, clock) = client(&server.uri(), LONG, 4);
+    let (c, clock) = client_timed(&server.uri(), LONG, 4);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -572,7 +548,7 @@ async fn post_refused_with_503_and_retry_after_is_sent_again_after_the_delay_and
         .with_priority(1)
         .mount(&server)
         .await;
-    let (c, clock) = client(&server.uri(), LONG, 4);
+    let (c, clock) = client_timed(&server.uri(), LONG, 4);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -593,7 +569,7 @@ async fn post_refused_with_503_on_every_attempt_ends_in_an_api_error_that_never_
         )
         .mount(&server)
         .await;
-    let (c, clock) = client(&server.uri(), LONG, 3);
+    let (c, clock) = client_timed(&server.uri(), LONG, 3);
     let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap_err();
@@ -620,7 +596,7 @@ async fn poll_503_with_retry_after_waits_as_told_then_recovers() {
         .with_priority(1)
         .mount(&server)
         .await;
-    let (c, clock) = client(&server.uri(), LONG, 4);
+    let (c, clock) = client_timed(&server.uri(), LONG, 4);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -638,7 +614,7 @@ async fn run_sql_202_forever_ends_at_the_deadline_with_the_task_id_and_poll_coun
             running = running.insert_header("retry-after", ra);
         }
         let server = wm_sql(running).await;
-        let (c, clock) = client(&server.uri(), LONG, 4);
+        let (c, clock) = client_timed(&server.uri(), LONG, 4);
         let e = bounded(
             c.run_sql("ns", "SELECT a, b FROM t")
                 .deadline(Duration::from_secs(120))
@@ -674,7 +650,7 @@ async fn post_answer_2xx_without_a_task_id_is_a_protocol_error_not_an_empty_resu
             .expect(1)
             .mount(&server)
             .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
             .await
             .expect_err("with nothing to poll, an empty result would be a lie");
@@ -718,7 +694,7 @@ async fn task_id_get_recovers_from_a_body_reset_or_cut_short_once() {
             _ => Script::Answer(task_answer()),
         })
         .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         assert_task(&c).await;
         assert_eq!(server.count("GET", "/"), 2);
     }
@@ -732,7 +708,7 @@ async fn task_id_get_body_broken_on_every_attempt_is_a_transport_error_naming_th
         Script::ResetNow,
     ] {
         let server = task_server(move |_| broken.clone()).await;
-        let (c, _) = client(&server.uri(), LONG, 3);
+        let (c, _) = client_timed(&server.uri(), LONG, 3);
         let e = bounded(c.api().task_id_get(ID)).await.unwrap_err();
         assert!(matches!(e, Error::Transport(_)), "{e:?}");
         assert!(names_the_task(&e), "{e}");
@@ -748,7 +724,7 @@ async fn task_id_get_trickling_in_within_the_timeout_arrives_whole() {
         every: Duration::from_millis(2),
     })
     .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     assert_task(&c).await;
     assert_eq!(server.count("GET", "/"), 1);
 }
@@ -764,7 +740,7 @@ async fn task_id_get_trickling_or_silent_past_the_timeout_is_a_timeout_error() {
         Script::Silent,
     ] {
         let server = task_server(move |_| stalled.clone()).await;
-        let (c, _) = client(&server.uri(), SHORT, 2);
+        let (c, _) = client_timed(&server.uri(), SHORT, 2);
         let e = bounded(c.api().task_id_get(ID)).await.unwrap_err();
         assert!(is_timeout(&e), "{e:?}");
         assert!(names_the_task(&e), "{e}");
@@ -779,25 +755,15 @@ async fn task_id_get_never_answered_once_is_retried_and_recovers() {
         _ => Script::Answer(task_answer()),
     })
     .await;
-    let (c, _) = client(&server.uri(), SHORT, 2);
+    let (c, _) = client_timed(&server.uri(), SHORT, 2);
     assert_task(&c).await;
 }
 
+/// The task record answers `first` `times` times, then whole.
 async fn wm_task(first: ResponseTemplate, times: u64) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(task_path()))
-        .respond_with(first)
-        .up_to_n_times(times)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(task_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(task_body(), "application/json"))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    let whole = ResponseTemplate::new(200).set_body_raw(task_body(), "application/json");
+    mock::first_then(&server, mock::get(task_path()), first, times, whole).await;
     server
 }
 
@@ -814,7 +780,7 @@ async fn task_id_get_of_invalid_json_is_a_decode_error_after_one_request() {
             u64::MAX,
         )
         .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let e = bounded(c.api().task_id_get(ID)).await.unwrap_err();
         let Error::Decode(d) = &e else {
             panic!("{e:?}")
@@ -828,11 +794,11 @@ async fn task_id_get_of_invalid_json_is_a_decode_error_after_one_request() {
 #[tokio::test]
 async fn task_id_get_html_502_is_retried_then_bounded_if_it_persists() {
     let server = wm_task(html_502(), 1).await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     assert_task(&c).await;
 
     let server = wm_task(html_502(), u64::MAX).await;
-    let (c, clock) = client(&server.uri(), LONG, 3);
+    let (c, clock) = client_timed(&server.uri(), LONG, 3);
     let e = bounded(c.api().task_id_get(ID)).await.unwrap_err();
     assert_bounded_502(&e);
     assert_eq!(clock.sleeps().len(), 2);
@@ -845,7 +811,7 @@ async fn task_id_get_503_with_retry_after_waits_as_told_then_recovers() {
         1,
     )
     .await;
-    let (c, clock) = client(&server.uri(), LONG, 4);
+    let (c, clock) = client_timed(&server.uri(), LONG, 4);
     assert_task(&c).await;
     assert_eq!(clock.sleeps(), vec![Duration::from_secs(4)]);
 }
@@ -859,7 +825,7 @@ async fn task_id_get_answered_202_is_a_protocol_error_after_one_request() {
             u64::MAX,
         )
         .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let e = bounded(c.api().task_id_get(ID)).await.unwrap_err();
         assert!(matches!(e, Error::Protocol(_)), "{e:?}");
         assert_eq!(server.received_requests().await.unwrap().len(), 1);
@@ -874,7 +840,7 @@ const PER_PAGE: u64 = 4;
 const PAGES: u64 = 3;
 
 fn page_ids(page: u64) -> Vec<String> {
-    (0..PER_PAGE).map(|i| format!("p{page}-{i}")).collect()
+    ids_of_page(page, PER_PAGE)
 }
 
 fn all_ids() -> Vec<String> {
@@ -882,17 +848,7 @@ fn all_ids() -> Vec<String> {
 }
 
 fn page_body(page: u64) -> Vec<u8> {
-    let tasks: Vec<_> = page_ids(page)
-        .iter()
-        .map(|id| json!({"id": id, "status": "COMPLETED", "type": "SQL", "cost": 0.5}))
-        .collect();
-    serde_json::to_vec(&json!({
-        "array_tasks": tasks,
-        "pagination_metadata": {
-            "page": page, "per_page": PER_PAGE, "total_pages": PAGES, "total_items": PAGES * PER_PAGE
-        }
-    }))
-    .unwrap()
+    serde_json::to_vec(&page_json(page, PER_PAGE, PAGES, &page_ids(page))).unwrap()
 }
 
 fn page_answer(page: u64) -> Answer {
@@ -952,7 +908,7 @@ async fn assert_stopped_at_page_2(
 
 async fn healthy_client() -> (FaultServer, Client) {
     let server = list_server(|_| Script::Answer(page_answer(2))).await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     (server, c)
 }
 
@@ -967,7 +923,7 @@ async fn tasks_stream_recovers_from_a_page_reset_or_cut_short_once() {
             _ => Script::Answer(page_answer(2)),
         })
         .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let (ids, error) = list(&c, 1).await;
         assert!(error.is_none(), "{error:?}");
         assert_eq!(ids, all_ids());
@@ -983,7 +939,7 @@ async fn tasks_stream_page_broken_on_every_attempt_ends_in_a_listing_error_to_re
         Script::ResetNow,
     ] {
         let server = list_server(move |_| broken.clone()).await;
-        let (c, _) = client(&server.uri(), LONG, 3);
+        let (c, _) = client_timed(&server.uri(), LONG, 3);
         let (ids, error) = list(&c, 1).await;
         let source = assert_stopped_at_page_2(ids, error, &resumed).await;
         assert!(matches!(source, Error::Transport(_)), "{source:?}");
@@ -1007,7 +963,7 @@ async fn tasks_stream_page_trickling_in_within_the_timeout_arrives_whole() {
         every: Duration::from_millis(3),
     })
     .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let (ids, error) = list(&c, 1).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(ids, all_ids());
@@ -1025,7 +981,7 @@ async fn tasks_stream_page_trickling_or_silent_past_the_timeout_ends_in_a_listin
         Script::Silent,
     ] {
         let server = list_server(move |_| stalled.clone()).await;
-        let (c, _) = client(&server.uri(), SHORT, 2);
+        let (c, _) = client_timed(&server.uri(), SHORT, 2);
         let (ids, error) = list(&c, 1).await;
         let source = assert_stopped_at_page_2(ids, error, &resumed).await;
         assert!(is_timeout(&source), "{source:?}");
@@ -1039,7 +995,7 @@ async fn tasks_stream_page_never_answered_once_is_retried_and_the_list_is_whole(
         _ => Script::Answer(page_answer(2)),
     })
     .await;
-    let (c, _) = client(&server.uri(), SHORT, 2);
+    let (c, _) = client_timed(&server.uri(), SHORT, 2);
     let (ids, error) = list(&c, 1).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(ids, all_ids());
@@ -1083,7 +1039,7 @@ async fn tasks_stream_page_of_invalid_json_ends_in_a_listing_error_never_a_short
             u64::MAX,
         )
         .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let (ids, error) = list(&c, 1).await;
         let source = assert_stopped_at_page_2(ids, error, &resumed).await;
         assert!(matches!(source, Error::Decode(_)), "{source:?}");
@@ -1093,14 +1049,14 @@ async fn tasks_stream_page_of_invalid_json_ends_in_a_listing_error_never_a_short
 #[tokio::test]
 async fn tasks_stream_html_502_on_a_page_is_retried_then_a_listing_error_if_it_persists() {
     let server = wm_list(html_502(), 2).await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let (ids, error) = list(&c, 1).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(ids, all_ids());
 
     let (_healthy, resumed) = healthy_client().await;
     let server = wm_list(html_502(), u64::MAX).await;
-    let (c, _) = client(&server.uri(), LONG, 3);
+    let (c, _) = client_timed(&server.uri(), LONG, 3);
     let (ids, error) = list(&c, 1).await;
     let source = assert_stopped_at_page_2(ids, error, &resumed).await;
     assert_bounded_502(&source);
@@ -1113,7 +1069,7 @@ async fn tasks_stream_503_with_retry_after_on_a_page_waits_as_told_and_the_list_
         1,
     )
     .await;
-    let (c, clock) = client(&server.uri(), LONG, 4);
+    let (c, clock) = client_timed(&server.uri(), LONG, 4);
     let (ids, error) = list(&c, 1).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(ids, all_ids());
@@ -1130,7 +1086,7 @@ async fn tasks_stream_page_answered_202_ends_in_a_listing_error_never_a_shorter_
             u64::MAX,
         )
         .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let (ids, error) = list(&c, 1).await;
         let source = assert_stopped_at_page_2(ids, error, &resumed).await;
         assert!(matches!(source, Error::Protocol(_)), "{source:?}");

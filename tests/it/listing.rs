@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use crate::support::clients::client_with;
+use crate::support::fixtures::{ids_of_page, page_json, task_json};
 use crate::support::prelude::{
     ArrayTask, ArrayTaskData, ArrayTaskStatus, ArrayTaskType, Client, Error, FileType, Result,
     RetryPolicy, TaskList, TaskOrder, TasksQuery, VirtualClock,
@@ -25,38 +27,15 @@ use crate::support::prelude::{
 
 /// A client for `server` whose retries (2 attempts) sleep on a virtual clock.
 fn client_for(uri: &str) -> Client {
-    Client::builder()
-        .host(uri)
-        .api_key("test-key")
-        .retry_policy(RetryPolicy::default().max_attempts(2))
-        .clock(VirtualClock::new())
-        .build()
-        .expect("client")
+    client_with(
+        uri,
+        RetryPolicy::default().max_attempts(2),
+        VirtualClock::new(),
+    )
 }
 
 fn client(server: &MockServer) -> Client {
     client_for(&server.uri())
-}
-
-fn task(id: &str) -> Value {
-    json!({ "id": id, "status": "COMPLETED", "cost": 0.25, "type": "SQL" })
-}
-
-/// The ids of page `page` of a listing with `per_page` tasks a page: `p{page}-{i}`.
-fn ids_of_page(page: u64, per_page: u64) -> Vec<String> {
-    (0..per_page).map(|i| format!("p{page}-{i}")).collect()
-}
-
-fn page_json(page: u64, per_page: u64, total_pages: u64, ids: &[String]) -> Value {
-    json!({
-        "array_tasks": ids.iter().map(|i| task(i)).collect::<Vec<_>>(),
-        "pagination_metadata": {
-            "page": page,
-            "per_page": per_page,
-            "total_pages": total_pages,
-            "total_items": total_pages.saturating_mul(per_page),
-        }
-    })
 }
 
 fn ok(body: Value) -> ResponseTemplate {
@@ -544,7 +523,7 @@ async fn termination_follows_the_newest_answer_not_an_older_total() {
         &server,
         ByPage(|page| match page {
             1 => ok(page_json(1, 2, 2, &ids_of_page(1, 2))),
-            2 => ok(json!({ "array_tasks": [task("p2-0"), task("p2-1")] })),
+            2 => ok(json!({ "array_tasks": [task_json("p2-0"), task_json("p2-1")] })),
             _ => ok(page_json(page, 2, 3, &ids_of_page(page, 2))),
         }),
     )
@@ -570,7 +549,7 @@ async fn a_server_repeating_a_page_ends_the_stream_with_a_listing_error_not_a_lo
         // The service ignores `page` and answers page 1 for ever.
         let body = match total_pages {
             Some(t) => page_json(1, 2, t, &ids_of_page(1, 2)),
-            None => json!({ "array_tasks": [task("p1-0"), task("p1-1")] }),
+            None => json!({ "array_tasks": [task_json("p1-0"), task_json("p1-1")] }),
         };
         mount(&server, ByPage(move |_| ok(body.clone()))).await;
 
@@ -602,7 +581,7 @@ async fn the_page_cap_stops_a_service_that_never_says_it_is_done() {
                 ok(match total_pages {
                     Some(t) => page_json(page, 2, t, &ids),
                     None => {
-                        json!({ "array_tasks": ids.iter().map(|i| task(i)).collect::<Vec<_>>() })
+                        json!({ "array_tasks": ids.iter().map(|i| task_json(i)).collect::<Vec<_>>() })
                     }
                 })
             }),
@@ -696,13 +675,11 @@ async fn a_transient_error_is_retried_and_the_stream_goes_on() {
     mount(&server, listing(2, 3)).await;
 
     let clock = VirtualClock::new();
-    let client = Client::builder()
-        .host(server.uri())
-        .api_key("k")
-        .retry_policy(RetryPolicy::default().max_attempts(2))
-        .clock(clock.clone())
-        .build()
-        .expect("client");
+    let client = client_with(
+        &server.uri(),
+        RetryPolicy::default().max_attempts(2),
+        clock.clone(),
+    );
     let got: Vec<ArrayTask> = client
         .tasks()
         .per_page(2)
@@ -965,7 +942,7 @@ mod gated {
     use serde_json::Value;
     use tokio::sync::{Semaphore, mpsc};
 
-    use super::{ids_of_page, page_json};
+    use crate::support::fixtures::{ids_of_page, page_json};
 
     /// What the server saw when a request arrived.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]

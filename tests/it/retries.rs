@@ -2,11 +2,12 @@
 
 use std::time::{Duration, SystemTime};
 
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::clients::{self, client_with};
 use crate::support::prelude::{Error, RetryPolicy, SqlParameters, VirtualClock};
+use crate::support::{mock, refused_uri};
 
 /// A server whose first answer to `GET /v1/task/t` is `status`, then 200.
 async fn flaky_get(status: u16, headers: &[(&str, &str)]) -> MockServer {
@@ -15,19 +16,8 @@ async fn flaky_get(status: u16, headers: &[(&str, &str)]) -> MockServer {
     for (k, v) in headers {
         first = first.insert_header(*k, *v);
     }
-    Mock::given(method("GET"))
-        .and(path("/v1/task/t"))
-        .respond_with(first)
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/task/t"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": "t"})))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    let then = ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": "t"}));
+    mock::first_then(&server, mock::get("/v1/task/t"), first, 1, then).await;
     server
 }
 
@@ -208,15 +198,10 @@ async fn post_sql_is_retried_when_the_service_says_it_did_not_run_it() {
 
 #[tokio::test]
 async fn post_sql_is_retried_on_a_connect_error() {
-    // A port that was just free: nothing listens, so the connection is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Nothing listens there, so the connection is refused.
     let clock = VirtualClock::new();
     let c = client_with(
-        &format!("http://127.0.0.1:{port}"),
+        &refused_uri(),
         RetryPolicy::default().max_attempts(3),
         clock.clone(),
     );

@@ -25,12 +25,14 @@ use tracing_subscriber::fmt::format::FmtSpan;
 use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::clients::KEY;
+use crate::support::clients::{self, KEY};
 use crate::support::fault_server::{Answer, FaultServer, Script, Seen};
+use crate::support::fixtures::TWO_ROWS;
 use crate::support::prelude::{
     Client, Credentials, Error, PollPolicy, RetryPolicy, Secret, SqlParameters, TASK_ID_HEADER,
     VirtualClock,
 };
+use crate::support::refused_uri;
 use crate::support::trace::{self, Captured};
 
 const API_KEY_HEADER: &str = "x-tiledb-rest-api-key";
@@ -128,14 +130,10 @@ impl Texts {
 // Servers
 // ---------------------------------------------------------------------------------------------
 
-fn rows_body() -> &'static str {
-    r#"[{"a":1,"b":"x"},{"a":2,"b":null}]"#
-}
-
 fn rows() -> ResponseTemplate {
     ResponseTemplate::new(200)
         .insert_header(TASK_ID_HEADER, T_OK)
-        .set_body_raw(rows_body(), "application/json")
+        .set_body_raw(TWO_ROWS, "application/json")
 }
 
 fn task(id: &str, status: &str) -> ResponseTemplate {
@@ -344,13 +342,11 @@ async fn elsewhere() -> MockServer {
 }
 
 fn client(uri: &str, credentials: Credentials, timeout: Duration, attempts: u32) -> Client {
-    Client::builder()
-        .host(uri)
+    clients::builder(uri, &VirtualClock::new())
         .credentials(Some(credentials))
         .retry_policy(RetryPolicy::default().max_attempts(attempts))
         .poll_policy(PollPolicy::default().deadline(Duration::from_secs(30)))
         .timeout(Some(timeout))
-        .clock(VirtualClock::new())
         .build()
         .expect("client")
 }
@@ -465,12 +461,8 @@ async fn every_flow(c: &Client, texts: &mut Texts) {
 /// Transport failures: refused, reset mid-body, never answered.
 async fn transport_failures(credentials: Credentials, texts: &mut Texts) {
     // Refused: a port nobody listens on.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
     let c = client(
-        &format!("http://127.0.0.1:{port}"),
+        &refused_uri(),
         credentials.clone(),
         Duration::from_secs(5),
         2,
@@ -491,7 +483,7 @@ async fn transport_failures(credentials: Credentials, texts: &mut Texts) {
     let faults = FaultServer::start(|req: &Seen| match req.path() {
         "/v1/sql/ns" => Script::Answer(Answer::status(204).header(TASK_ID_HEADER, T_CUT)),
         p if p.ends_with("/result") => Script::ResetAfter(
-            Answer::json(200, rows_body()).header(TASK_ID_HEADER, T_CUT),
+            Answer::json(200, TWO_ROWS).header(TASK_ID_HEADER, T_CUT),
             10,
         ),
         _ => Script::Silent,
@@ -665,7 +657,7 @@ async fn a_post_redirected_307_to_another_host_is_repeated_there_without_the_key
         .unwrap();
     assert_eq!(
         r.json().unwrap(),
-        serde_json::from_str::<Value>(rows_body()).unwrap()
+        serde_json::from_str::<Value>(TWO_ROWS).unwrap()
     );
 
     let at_svc = svc.received_requests().await.unwrap();

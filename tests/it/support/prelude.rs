@@ -11,8 +11,8 @@ pub use tiledb_cloud_tasks::model::{
 };
 pub use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
 pub use tiledb_cloud_tasks::{
-    ApiError, Client, Credentials, Error, Result, ResultResponse, Secret, SqlResponse, SqlResult,
-    TaskHandle, TaskId, TaskList, TaskOrder, TasksQuery, Update,
+    ApiError, Client, ClientBuilder, Credentials, Error, Result, ResultResponse, Secret,
+    SqlResponse, SqlResult, TaskHandle, TaskId, TaskList, TaskOrder, TasksQuery, Update,
 };
 
 #[cfg(feature = "server")]
