@@ -27,6 +27,39 @@ pub mod mock;
 pub mod prelude;
 pub mod trace;
 
+/// One test per row of a table, each its own named test (so a failure names its row, and a filter
+/// can pick one): every row `name: input => expected` becomes `fn name()` calling
+/// `check(input, expected)`, a `#[tokio::test]` when the check is `async`.
+///
+/// ```ignore
+/// cases! {
+///     async check_sleeps;
+///     retry_after_in_seconds_is_obeyed: ("7", RetryPolicy::default()) => secs(7),
+///     an_absurd_retry_after_is_clamped: ("86400", clamped_to_20s) => secs(20),
+/// }
+/// ```
+macro_rules! cases {
+    (async $check:path; $($(#[$attr:meta])* $name:ident: $input:expr => $expected:expr),+ $(,)?) => {
+        $(
+            $(#[$attr])*
+            #[tokio::test]
+            async fn $name() {
+                $check($input, $expected).await
+            }
+        )+
+    };
+    ($check:path; $($(#[$attr:meta])* $name:ident: $input:expr => $expected:expr),+ $(,)?) => {
+        $(
+            $(#[$attr])*
+            #[test]
+            fn $name() {
+                $check($input, $expected)
+            }
+        )+
+    };
+}
+pub(crate) use cases;
+
 /// Runs a flow under a guard: a flow that does not end by itself fails the test (it must never
 /// wait without end). The guard is a bound on the test, never a measure.
 pub async fn bounded<F: Future>(f: F) -> F::Output {
