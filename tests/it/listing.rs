@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use crate::support::cases;
 use crate::support::clients::client_with;
 use crate::support::fixtures::{ids_of_page, page_json, task_json};
 use crate::support::prelude::{
@@ -744,14 +745,17 @@ async fn assert_rejected_before_any_request(
     server.verify().await;
 }
 
-#[tokio::test]
-async fn per_page_zero_fails_before_any_request() {
-    assert_rejected_before_any_request(|l| l.per_page(0), "per_page").await;
-}
-
-#[tokio::test]
-async fn page_zero_fails_before_any_request() {
-    assert_rejected_before_any_request(|l| l.page(0), "page").await;
+cases! {
+    async assert_rejected_before_any_request;
+    per_page_zero_fails_before_any_request: |l: TaskList| l.per_page(0) => "per_page",
+    page_zero_fails_before_any_request: |l: TaskList| l.page(0) => "page",
+    start_after_end_fails_before_any_request: |l: TaskList| {
+        let end = Utc
+            .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+            .single()
+            .expect("time");
+        l.start(end + ChronoDuration::seconds(1)).end(end)
+    } => "start",
 }
 
 #[tokio::test]
@@ -766,19 +770,6 @@ async fn a_bad_array_uri_fails_before_any_request() {
     ] {
         assert_rejected_before_any_request(move |l| l.array(uri), "array").await;
     }
-}
-
-#[tokio::test]
-async fn start_after_end_fails_before_any_request() {
-    let end = Utc
-        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
-        .single()
-        .expect("time");
-    assert_rejected_before_any_request(
-        move |l| l.start(end + ChronoDuration::seconds(1)).end(end),
-        "start",
-    )
-    .await;
 }
 
 #[tokio::test]

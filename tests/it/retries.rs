@@ -7,7 +7,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::clients::{self, client_with};
 use crate::support::prelude::{Error, RetryPolicy, SqlParameters, VirtualClock};
-use crate::support::{mock, refused_uri};
+use crate::support::{cases, mock, refused_uri};
 
 /// A server whose first answer to `GET /v1/task/t` is `status`, then 200.
 async fn flaky_get(status: u16, headers: &[(&str, &str)]) -> MockServer {
@@ -97,12 +97,22 @@ async fn backoff_is_exponential_without_jitter_when_asked() {
     assert_eq!(ms, [100, 200, 400, 500]);
 }
 
-#[tokio::test]
-async fn retry_after_in_seconds_is_obeyed() {
-    let server = flaky_get(503, &[("retry-after", "7")]).await;
-    let (c, clock) = clients::client(&server.uri());
+/// The first answer is a 503 with `Retry-After: {header}`; the one wait is `expected`: the
+/// header's, or the policy's cap.
+async fn retry_after_is_waited((header, policy): (&str, RetryPolicy), expected: Duration) {
+    let server = flaky_get(503, &[("retry-after", header)]).await;
+    let clock = VirtualClock::new();
+    let c = client_with(&server.uri(), policy, clock.clone());
     c.api().task_id_get("t").await.unwrap();
-    assert_eq!(clock.sleeps(), vec![Duration::from_secs(7)]);
+    assert_eq!(clock.sleeps(), vec![expected]);
+}
+
+cases! {
+    async retry_after_is_waited;
+    retry_after_in_seconds_is_obeyed: ("7", RetryPolicy::default()) => Duration::from_secs(7),
+    an_absurd_retry_after_is_clamped:
+        ("86400", RetryPolicy::default().max_retry_after(Duration::from_secs(20)))
+            => Duration::from_secs(20),
 }
 
 #[tokio::test]
@@ -119,54 +129,31 @@ async fn retry_after_as_an_http_date_is_obeyed() {
     );
 }
 
-#[tokio::test]
-async fn an_absurd_retry_after_is_clamped() {
-    let server = flaky_get(503, &[("retry-after", "86400")]).await;
-    let clock = VirtualClock::new();
-    let c = client_with(
-        &server.uri(),
-        RetryPolicy::default().max_retry_after(Duration::from_secs(20)),
-        clock.clone(),
-    );
-    c.api().task_id_get("t").await.unwrap();
-    assert_eq!(clock.sleeps(), vec![Duration::from_secs(20)]);
-}
-
-#[tokio::test]
-async fn post_sql_is_not_retried_after_a_500() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let (c, clock) = clients::client(&server.uri());
-    let e = c
-        .api()
-        .run_sql("ns", &SqlParameters::query("SELECT 1"), None)
-        .await
-        .unwrap_err();
-    assert_eq!(e.status(), Some(500));
-    assert!(clock.sleeps().is_empty());
-}
-
-#[tokio::test]
-async fn post_sql_is_not_retried_after_a_502_or_504() {
-    for status in [502, 504] {
+/// A POST answered with each of `statuses` (which may come after the query ran) is sent `posts`
+/// times, once: the error carries the status, and nothing waited for a retry.
+async fn post_sql_is_sent_once(statuses: &[u16], posts: u64) {
+    for &status in statuses {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(ResponseTemplate::new(status))
-            .expect(1)
+            .expect(posts)
             .mount(&server)
             .await;
-        let (c, _) = clients::client(&server.uri());
+        let (c, clock) = clients::client(&server.uri());
         let e = c
             .api()
             .run_sql("ns", &SqlParameters::query("SELECT 1"), None)
             .await
             .unwrap_err();
         assert_eq!(e.status(), Some(status));
+        assert!(clock.sleeps().is_empty(), "{status}");
     }
+}
+
+cases! {
+    async post_sql_is_sent_once;
+    post_sql_is_not_retried_after_a_500: &[500] => 1,
+    post_sql_is_not_retried_after_a_502_or_504: &[502, 504] => 1,
 }
 
 #[tokio::test]

@@ -15,11 +15,11 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 
 use crate::support::binary::Binary;
 use crate::support::local::{Harness, all_tasks, client_as, expect_error, fast_polls, with_client};
-use crate::support::poll_until;
 use crate::support::prelude::{
     API_KEY_HEADER, ArrayTaskStatus, Client, Error, LocalServer, PollPolicy, ResultResponse,
     RetryPolicy, ServerConfig, SqlParameters, TaskId, Update,
 };
+use crate::support::{cases, poll_until};
 
 const NS: &str = "local";
 
@@ -576,37 +576,19 @@ async fn sandbox_refuses_attach() {
     refused(&client, "DETACH DATABASE main", "").await;
 }
 
-#[tokio::test]
-async fn sandbox_refuses_load_extension() {
+/// In a sandbox of its own, `sql` is refused, with `why` in the failed task's message.
+async fn refused_in_a_fresh_sandbox(sql: &str, why: &str) {
     let (_server, client) = sandboxed().await;
-    refused(
-        &client,
-        "SELECT load_extension('/tmp/evil.so')",
-        "load_extension",
-    )
-    .await;
+    refused(&client, sql, why).await;
 }
 
-#[tokio::test]
-async fn sandbox_refuses_pragma_writable_schema() {
-    let (_server, client) = sandboxed().await;
-    refused(
-        &client,
-        "PRAGMA writable_schema = ON",
-        "PRAGMA writable_schema is not allowed",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn sandbox_refuses_pragma_temp_store_directory() {
-    let (_server, client) = sandboxed().await;
-    refused(
-        &client,
-        "PRAGMA temp_store_directory = '/tmp'",
-        "PRAGMA temp_store_directory is not allowed",
-    )
-    .await;
+cases! {
+    async refused_in_a_fresh_sandbox;
+    sandbox_refuses_load_extension: "SELECT load_extension('/tmp/evil.so')" => "load_extension",
+    sandbox_refuses_pragma_writable_schema:
+        "PRAGMA writable_schema = ON" => "PRAGMA writable_schema is not allowed",
+    sandbox_refuses_pragma_temp_store_directory:
+        "PRAGMA temp_store_directory = '/tmp'" => "PRAGMA temp_store_directory is not allowed",
 }
 
 #[tokio::test]
