@@ -1,16 +1,15 @@
 //! `GET /v1/task/{id}` and `GET /v1/task/{id}/result`: detached tasks, stored results, expiry.
 
-#![cfg(feature = "server")]
-
-mod server_common;
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server_common::{Harness, POLL_STEP, POLL_STEPS, expect_error, task_id};
-use tiledb_cloud_tasks::model::{ArrayTaskStatus, ArrayTaskType, ResultFormat, TASK_ID_HEADER};
-use tiledb_cloud_tasks::server::ServerConfig;
+
+use crate::support::local::{Harness, expect_error, task_id};
+use crate::support::prelude::{
+    ArrayTaskStatus, ArrayTaskType, ResultFormat, ServerConfig, TASK_ID_HEADER,
+};
+use crate::support::{POLL_STEPS, poll_until};
 
 const TASK_NOT_FOUND: i64 = 1005;
 const RESULT_UNAVAILABLE: i64 = 1006;
@@ -33,19 +32,16 @@ async fn detached_query_answers_204_then_202_while_running_then_200() {
         "{status}"
     );
 
-    let mut fetched = None;
-    for _ in 0..POLL_STEPS {
+    let resp = poll_until(POLL_STEPS, || async {
         let resp = h.get(&format!("/v1/task/{id}/result")).await;
         match resp.status() {
-            StatusCode::ACCEPTED => tokio::time::sleep(POLL_STEP).await,
-            StatusCode::OK => {
-                fetched = Some(resp);
-                break;
-            }
+            StatusCode::ACCEPTED => None,
+            StatusCode::OK => Some(resp),
             other => panic!("unexpected status {other}"),
         }
-    }
-    let resp = fetched.expect("the result arrives");
+    })
+    .await
+    .expect("the result arrives");
     assert_eq!(resp.headers()["content-type"], "application/json");
     assert_eq!(
         resp.text().await.unwrap(),

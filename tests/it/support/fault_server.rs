@@ -1,6 +1,6 @@
 //! A scripted HTTP/1.1 server for fault injection, for the faults wiremock cannot make: a reset in
-//! the middle of a body, a body cut short under a longer `Content-Length`, a body that trickles in,
-//! a connection that is accepted and never answered.
+//! the middle of a body, a body cut short under a longer `Content-Length`, a body that trickles in
+//! or stalls, a connection that is accepted and never answered.
 //!
 //! Every connection carries exactly one request (each answer says `connection: close`, so the
 //! client never reuses a connection the script has broken). The script, a function of the request,
@@ -8,7 +8,6 @@
 //! (how many POSTs reached the server, how many times a page was fetched).
 //!
 //! Binds 127.0.0.1 only.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -27,7 +26,8 @@ pub struct Seen {
     pub target: String,
     /// Header names (lower case) and values.
     pub headers: Vec<(String, String)>,
-    /// The body.
+    /// The body. (No script reads it today; it is kept so that one can.)
+    #[allow(dead_code)]
     pub body: Vec<u8>,
     /// How many earlier requests had the same method and target (0 for the first).
     pub nth: usize,
@@ -135,6 +135,9 @@ pub enum Script {
         chunk: usize,
         every: Duration,
     },
+    /// The head (announcing the whole body) and the first `n` body bytes; then nothing more: the
+    /// connection stays open until the client leaves.
+    StallAfter(Answer, usize),
     /// Reads the request and never answers; the connection stays open until the client leaves.
     Silent,
     /// Reads the request and resets the connection without sending a byte.
@@ -251,14 +254,23 @@ async fn serve(
             }
             close_cleanly(sock).await
         }
-        Script::Silent => {
-            // Hold the connection until the client gives up (it closes: read returns 0 or fails).
-            let mut buf = [0u8; 1024];
-            while sock.read(&mut buf).await.unwrap_or(0) > 0 {}
-            Ok(())
+        Script::StallAfter(a, n) => {
+            let mut bytes = a.head();
+            bytes.extend_from_slice(&a.body[..n.min(a.body.len())]);
+            sock.write_all(&bytes).await?;
+            sock.flush().await?;
+            hold(sock).await
         }
+        Script::Silent => hold(sock).await,
         Script::ResetNow => reset(sock),
     }
+}
+
+/// Holds the connection until the client gives up (it closes: read returns 0 or fails).
+async fn hold(mut sock: TcpStream) -> std::io::Result<()> {
+    let mut buf = [0u8; 1024];
+    while sock.read(&mut buf).await.unwrap_or(0) > 0 {}
+    Ok(())
 }
 
 /// Drops the connection with a RST instead of a FIN.

@@ -1,15 +1,11 @@
 //! HTTP behaviour: compression, unknown routes, wrong methods, body limits, malformed JSON,
 //! request ids.
 
-#![cfg(feature = "server")]
-
-mod server_common;
-
 use reqwest::{Client, StatusCode, header};
 use serde_json::{Value, json};
-use server_common::{Harness, error_body, expect_error, has_task_id};
-use tiledb_cloud_tasks::model::API_KEY_HEADER;
-use tiledb_cloud_tasks::server::ServerConfig;
+
+use crate::support::local::{Harness, error_body, expect_error, has_task_id};
+use crate::support::prelude::{API_KEY_HEADER, ServerConfig};
 
 const ROUTE_NOT_FOUND: i64 = 1003;
 const METHOD_NOT_ALLOWED: i64 = 1004;
@@ -129,14 +125,6 @@ async fn oversized_bodies_are_413_error_json() {
 #[tokio::test]
 async fn malformed_json_bodies_are_400_error_json_with_serdes_message() {
     let h = Harness::default().await;
-    let send = |body: &'static str| {
-        h.http
-            .post(h.url("/v1/sql/local"))
-            .header(API_KEY_HEADER, &h.key)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-    };
     for (body, expected) in [
         ("not json", "expected"),
         ("", "EOF"),
@@ -148,7 +136,7 @@ async fn malformed_json_bodies_are_400_error_json_with_serdes_message() {
         (r#"{"query": "SELECT 1"} trailing"#, "trailing"),
         ("[1, 2]", "invalid type"),
     ] {
-        let resp = send(body).await.unwrap();
+        let resp = h.post_body(body).send().await.unwrap();
         assert!(!has_task_id(&resp));
         let message = expect_error(resp, StatusCode::BAD_REQUEST, MALFORMED_BODY).await;
         assert!(message.contains(expected), "{body}: {message}");

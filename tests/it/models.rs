@@ -3,7 +3,12 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tiledb_cloud_tasks::model::*;
+
+use crate::support::prelude::{
+    ActivityEventType, ArrayActions, ArrayTask, ArrayTaskData, ArrayTaskStatus, ArrayTaskType,
+    ArrayType, FileType, PaginationMetadata, PricingCurrency, QueryType, ResultFormat,
+    SqlParameters,
+};
 
 /// Every `ArrayTask` field, filled from the spec's examples.
 fn spec_task() -> serde_json::Value {

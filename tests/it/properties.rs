@@ -2,22 +2,21 @@
 //! trees and arbitrary bytes, the lenient number fields, the `Retry-After` parser, the
 //! `Content-Type` → format parser, and the incremental JSON row decoder. No input may panic.
 //!
-//! Case counts are modest so the whole file runs in seconds in a debug build: every property runs
+//! Case counts are modest so the whole module runs in seconds in a debug build: every property runs
 //! [`CASES`] cases (TESTING.md lists them).
 
 use std::fmt::Debug;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tiledb_cloud_tasks::__private::{JsonRowDecoder, parse_retry_after};
 
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tiledb_cloud_tasks::Error;
-use tiledb_cloud_tasks::model::{
-    ArrayInfo, ArrayTask, ArrayTaskData, ArrayTaskStatus, ArrayTaskType, DomainArray, ErrorBody,
-    PaginationMetadata, ResultFormat, SqlParameters,
+
+use crate::support::prelude::{
+    ArrayInfo, ArrayTask, ArrayTaskData, ArrayTaskStatus, ArrayTaskType, DomainArray, Error,
+    ErrorBody, JsonRowDecoder, PaginationMetadata, ResultFormat, SqlParameters, parse_retry_after,
 };
 
 /// Cases per property.

@@ -1,15 +1,11 @@
 //! Authentication (API key, Basic) and namespace isolation between users.
 
-#![cfg(feature = "server")]
-
-mod server_common;
-
 use base64::Engine as _;
 use reqwest::StatusCode;
 use serde_json::json;
-use server_common::{Harness, error_body, expect_error, has_task_id, task_id};
-use tiledb_cloud_tasks::model::API_KEY_HEADER;
-use tiledb_cloud_tasks::server::ServerConfig;
+
+use crate::support::local::{Harness, error_body, expect_error, has_task_id, task_id};
+use crate::support::prelude::{API_KEY_HEADER, ServerConfig};
 
 const UNAUTHENTICATED: i64 = 1001;
 const FORBIDDEN: i64 = 1002;

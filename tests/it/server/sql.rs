@@ -1,17 +1,13 @@
 //! `POST /v1/sql/{namespace}`: rows, statements, failures, parameters, init commands, the
 //! sandbox and the limits.
 
-#![cfg(feature = "server")]
-
-mod server_common;
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server_common::{Harness, expect_error, has_task_id, task_id};
-use tiledb_cloud_tasks::model::{ArrayTaskStatus, ResultFormat};
-use tiledb_cloud_tasks::server::ServerConfig;
+
+use crate::support::local::{Harness, content_type, expect_error, has_task_id, task_id};
+use crate::support::prelude::{ArrayTaskStatus, ResultFormat, ServerConfig};
 
 const INVALID_PARAMETER: i64 = 1009;
 const UNSUPPORTED_FORMAT: i64 = 1010;
@@ -19,14 +15,6 @@ const QUERY_FAILED: i64 = 1013;
 const NOT_AUTHORIZED: i64 = 1014;
 const QUERY_TIMEOUT: i64 = 1015;
 const RESULT_TOO_LARGE: i64 = 1016;
-
-fn content_type(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
-}
 
 /// Runs `query` synchronously and expects it to be refused by the sandbox; returns the message
 /// recorded on the task.

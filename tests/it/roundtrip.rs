@@ -1,10 +1,7 @@
 //! Round trips through the local server with the SDK: every SQLite storage class, NULLs, empty
 //! results and Unicode, as JSON (always) and as Arrow IPC streams (feature `arrow`).
 
-#![cfg(feature = "server")]
-
-use tiledb_cloud_tasks::server::{LocalServer, ServerConfig};
-use tiledb_cloud_tasks::{ResultFormat, SqlParameters};
+use crate::support::prelude::{LocalServer, ResultFormat, ServerConfig, SqlParameters};
 
 /// A TEMP table (per task: every task gets a fresh connection) holding every storage class, with
 /// a row of NULLs last.
@@ -181,12 +178,13 @@ mod json {
 #[cfg(feature = "arrow")]
 mod arrow {
     use super::*;
+    use crate::support::cases;
+    use crate::support::prelude::arrow_array::cast::AsArray as _;
+    use crate::support::prelude::arrow_array::types::{Float64Type, Int64Type};
+    use crate::support::prelude::arrow_array::{Array, RecordBatch};
+    use crate::support::prelude::arrow_schema::{DataType, Schema};
+    use crate::support::prelude::{Error, TaskHandle};
     use futures::TryStreamExt as _;
-    use tiledb_cloud_tasks::Error;
-    use tiledb_cloud_tasks::arrow_array::cast::AsArray as _;
-    use tiledb_cloud_tasks::arrow_array::types::{Float64Type, Int64Type};
-    use tiledb_cloud_tasks::arrow_array::{Array, RecordBatch};
-    use tiledb_cloud_tasks::arrow_schema::{DataType, Schema};
 
     fn types(batch_schema: &Schema) -> Vec<(String, DataType)> {
         batch_schema
@@ -252,43 +250,27 @@ mod arrow {
         }
     }
 
-    #[tokio::test]
-    async fn stored_result_has_declared_column_types_and_every_value() {
+    /// The fixture as Arrow, its handle shaped by `mode` (stored, or inline): an Arrow stream
+    /// with the declared column types and every value.
+    async fn arrow_fixture_round_trips(mode: fn(TaskHandle) -> TaskHandle, content_type: &str) {
         let server = start().await;
         let client = server.client().unwrap();
-        let result = client
-            .run_sql(
-                server.namespace(),
-                query("SELECT * FROM t ORDER BY id", ResultFormat::Arrow).init_command(FIXTURE),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            result.content_type(),
-            Some("application/vnd.apache.arrow.stream")
+        let handle = client.run_sql(
+            server.namespace(),
+            query("SELECT * FROM t ORDER BY id", ResultFormat::Arrow).init_command(FIXTURE),
         );
+        let result = mode(handle).await.unwrap();
+        assert_eq!(result.content_type(), Some(content_type));
         check_fixture(&result.record_batches().unwrap());
         server.shutdown().await;
     }
 
-    #[tokio::test]
-    async fn inline_answer_has_declared_column_types_and_every_value() {
-        let server = start().await;
-        let client = server.client().unwrap();
-        let result = client
-            .run_sql(
-                server.namespace(),
-                query("SELECT * FROM t ORDER BY id", ResultFormat::Arrow).init_command(FIXTURE),
-            )
-            .inline()
-            .await
-            .unwrap();
-        assert_eq!(
-            result.content_type(),
-            Some("application/vnd.apache.arrow.stream")
-        );
-        check_fixture(&result.record_batches().unwrap());
-        server.shutdown().await;
+    cases! {
+        async arrow_fixture_round_trips;
+        stored_result_has_declared_column_types_and_every_value:
+            std::convert::identity => "application/vnd.apache.arrow.stream",
+        inline_answer_has_declared_column_types_and_every_value:
+            TaskHandle::inline => "application/vnd.apache.arrow.stream",
     }
 
     #[tokio::test]

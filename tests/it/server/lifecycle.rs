@@ -1,16 +1,15 @@
 //! Saturation (503), restart, graceful shutdown, kill (simulated crash) and startup errors.
 
-#![cfg(feature = "server")]
-
-mod server_common;
-
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use server_common::{Harness, POLL_STEP, POLL_STEPS, expect_error, has_task_id, task_id};
-use tiledb_cloud_tasks::model::{API_KEY_HEADER, ArrayTask, ArrayTaskStatus};
-use tiledb_cloud_tasks::server::{LocalServer, ServerConfig, ServerError};
+
+use crate::support::POLL_STEP;
+use crate::support::local::{Harness, expect_error, has_task_id, task_id};
+use crate::support::prelude::{
+    API_KEY_HEADER, ArrayTask, ArrayTaskStatus, LocalServer, ServerConfig, ServerError,
+};
 
 const RESULT_UNAVAILABLE: i64 = 1006;
 const BUSY: i64 = 1011;
@@ -133,15 +132,9 @@ async fn shutdown_finishes_in_flight_answers_and_records_interrupted_tasks_faile
             .send()
             .await
     });
-    let mut running = 0;
-    for _ in 0..POLL_STEPS {
-        running = h.list("status=RUNNING").await.array_tasks.len();
-        if running == 2 {
-            break;
-        }
-        tokio::time::sleep(POLL_STEP).await;
-    }
-    assert_eq!(running, 2);
+    h.list_until("status=RUNNING", |d| d.array_tasks.len() == 2)
+        .await
+        .expect("both queries are running");
 
     let Harness { server, .. } = h;
     // Not a timing assertion: a guard shorter than the queries' own 60 s, so a shutdown that
@@ -203,15 +196,9 @@ async fn kill_stops_serving_at_once() {
             .send()
             .await
     });
-    let mut running = 0;
-    for _ in 0..POLL_STEPS {
-        running = h.list("status=RUNNING").await.array_tasks.len();
-        if running == 1 {
-            break;
-        }
-        tokio::time::sleep(POLL_STEP).await;
-    }
-    assert_eq!(running, 1);
+    h.list_until("status=RUNNING", |d| d.array_tasks.len() == 1)
+        .await
+        .expect("the query is running");
     let addr = h.server.addr();
     let Harness { server, http, .. } = h;
     server.kill().await;
@@ -290,16 +277,11 @@ async fn a_client_that_hangs_up_does_not_orphan_its_task() {
             .send()
             .await
     });
-    let mut id = None;
-    for _ in 0..POLL_STEPS {
-        let running = h.list("status=RUNNING").await.array_tasks;
-        if let Some(task) = running.first() {
-            id = task.id.clone();
-            break;
-        }
-        tokio::time::sleep(POLL_STEP).await;
-    }
-    let id = id.expect("the query runs");
+    let id = h
+        .list_until("status=RUNNING", |d| !d.array_tasks.is_empty())
+        .await
+        .and_then(|d| d.array_tasks[0].id.clone())
+        .expect("the query runs");
     request.abort();
 
     let task = h.wait_terminal(&id).await;

@@ -1,17 +1,13 @@
 //! `GET /v1/tasks`: pagination, every filter, ordering, and bad parameters.
 
-#![cfg(feature = "server")]
-
-mod server_common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use server_common::{Harness, expect_error, task_id};
-use tiledb_cloud_tasks::model::{ArrayTaskData, PaginationMetadata};
-use tiledb_cloud_tasks::server::ServerConfig;
+
+use crate::support::local::{Harness, expect_error, task_id};
+use crate::support::prelude::{ArrayTaskData, PaginationMetadata, ServerConfig};
 
 const INVALID_PARAMETER: i64 = 1009;
 

@@ -1,18 +1,15 @@
 //! Results: formats, streaming decode, compression, over wiremock.
 
-mod common;
-
 use std::io::Write as _;
 
 use futures::TryStreamExt as _;
 use serde::Deserialize;
 use serde_json::json;
-use tiledb_cloud_tasks::model::{ResultFormat, SqlParameters};
-use tiledb_cloud_tasks::{Error, ResultResponse};
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::client;
+use crate::support::clients::{self, client};
+use crate::support::prelude::{Client, Error, ResultFormat, ResultResponse, SqlParameters};
 
 const ID: &str = "res-1";
 
@@ -202,9 +199,9 @@ async fn a_configured_accept_encoding_is_sent_and_still_decoded() {
         .expect(1)
         .mount(&server)
         .await;
-    let c = tiledb_cloud_tasks::Client::builder()
+    let c = Client::builder()
         .host(server.uri())
-        .api_key(common::KEY)
+        .api_key(clients::KEY)
         .accept_encoding("gzip")
         .build()
         .unwrap();
@@ -218,7 +215,7 @@ async fn a_configured_accept_encoding_is_sent_and_still_decoded() {
 async fn numbers_sent_as_strings_read_into_numeric_fields_when_opted_in() {
     #[derive(Deserialize)]
     struct Agg {
-        #[serde(deserialize_with = "tiledb_cloud_tasks::lenient::number")]
+        #[serde(deserialize_with = "crate::support::prelude::lenient::number")]
         count: u64,
     }
     let server = MockServer::start().await;

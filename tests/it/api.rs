@@ -1,21 +1,17 @@
 //! `TasksApi`: each call's exact request and every response branch, against wiremock.
 
-mod common;
-
 use std::time::Duration;
-use tiledb_cloud_tasks::__private::VirtualClock;
 
 use chrono::TimeZone as _;
 use serde_json::json;
-use tiledb_cloud_tasks::model::{
-    ArrayTaskStatus, ArrayTaskType, FileType, ResultFormat, SqlParameters,
-};
-use tiledb_cloud_tasks::policy::RetryPolicy;
-use tiledb_cloud_tasks::{Error, ResultResponse, SqlResponse, TaskOrder, TasksQuery};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use common::{KEY, client, client_with};
+use crate::support::clients::{KEY, client, client_with};
+use crate::support::prelude::{
+    ArrayTaskStatus, ArrayTaskType, Client, Error, FileType, ResultFormat, ResultResponse,
+    RetryPolicy, SqlParameters, SqlResponse, TaskOrder, TasksQuery, VirtualClock,
+};
 
 const TASK: &str = "0b0e6c9e-5c9e-4c3a-9a57-8c7b1b2f0001";
 
@@ -370,15 +366,12 @@ async fn bad_arguments_fail_before_any_request() {
             .unwrap_err()),
         "array"
     );
-    let e = tiledb_cloud_tasks::Client::builder()
+    let e = Client::builder()
         .host("not a url at all")
         .build()
         .unwrap_err();
     assert_eq!(arg(e), "host");
-    let e = tiledb_cloud_tasks::Client::builder()
-        .host("ftp://x")
-        .build()
-        .unwrap_err();
+    let e = Client::builder().host("ftp://x").build().unwrap_err();
     assert_eq!(arg(e), "host");
     // Dropping the server checks `expect(0)`.
 }

@@ -3,33 +3,37 @@
 //! its error), redirects (same host, other host, loops, unusable, POST 307 and 303), transport
 //! failures (refused, reset, silent), with an API key and with basic auth.
 //!
-//! Everything tracing emits is captured at TRACE level, process-wide, `log` records included (the
-//! HTTP stack's), together with the Debug and Display of every error (and its sources), every
-//! update and result, and the client, its builder, credentials and policies. The key, and the
-//! base64 of the basic-auth credentials, must appear in none of it, nor in anything sent to
-//! another host.
+//! Everything tracing emits on the test's thread is captured at TRACE level, `log` records
+//! included (the HTTP stack's), together with the Debug and Display of every error (and its
+//! sources), every update and result, and the client, its builder, credentials and policies. The
+//! key, and the base64 of the basic-auth credentials, must appear in none of it, nor in anything
+//! sent to another host. The tests run on a current-thread runtime, so the SDK's work (its
+//! spawned tasks and connections included) and the scripted fault server all run on that thread,
+//! under the capture; wiremock serves from threads of its own, whose records (the mock service's,
+//! not the SDK's) stay out of it.
 //!
 //! Also here: redirects of the SQL POST (307 to another host repeats the POST without the key; 303,
 //! and 301/302, turn into a GET without a body; loops are bounded and run nothing).
 
-mod common;
-mod fault_server;
-
 use std::fmt::{Debug, Display};
-use std::sync::OnceLock;
 use std::time::Duration;
-use tiledb_cloud_tasks::__private::VirtualClock;
 
 use futures::{StreamExt as _, TryStreamExt as _};
 use serde_json::{Value, json};
-use tiledb_cloud_tasks::model::SqlParameters;
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
-use tiledb_cloud_tasks::{Client, Credentials, Error, Secret, TASK_ID_HEADER};
+use tracing::subscriber::DefaultGuard;
+use tracing_subscriber::fmt::format::FmtSpan;
 use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::{Captured, KEY};
-use fault_server::{Answer, FaultServer, Script, Seen};
+use crate::support::clients::{self, KEY};
+use crate::support::fault_server::{Answer, FaultServer, Script, Seen};
+use crate::support::fixtures::TWO_ROWS;
+use crate::support::prelude::{
+    Client, Credentials, Error, PollPolicy, RetryPolicy, Secret, SqlParameters, TASK_ID_HEADER,
+    VirtualClock,
+};
+use crate::support::refused_uri;
+use crate::support::trace::{self, Captured};
 
 const API_KEY_HEADER: &str = "x-tiledb-rest-api-key";
 const USER: &str = "me";
@@ -44,24 +48,11 @@ const T_BAD: &str = "00000000-0000-4000-8000-0000000000a5";
 // Capture
 // ---------------------------------------------------------------------------------------------
 
-/// Installs, once, a global subscriber at TRACE with every span event, and the `log` bridge, so
-/// that spans and events from every thread and every crate (reqwest and hyper-util included) are
-/// captured.
-fn capture() -> &'static Captured {
-    static CAPTURE: OnceLock<Captured> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let out = Captured::default();
-        let writer = out.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-            .with_ansi(false)
-            .with_target(true)
-            .with_writer(move || writer.clone())
-            .try_init()
-            .expect("the only global subscriber");
-        out
-    })
+/// Everything at TRACE on this thread, with every span event, and the `log` bridge, so that spans
+/// and events from every crate (reqwest and hyper-util included) are captured; until the guard
+/// drops.
+fn capture() -> (Captured, DefaultGuard) {
+    trace::capture(FmtSpan::FULL)
 }
 
 /// Base64 (standard, padded), for the `Authorization: Basic` form of the credentials.
@@ -139,14 +130,10 @@ impl Texts {
 // Servers
 // ---------------------------------------------------------------------------------------------
 
-fn rows_body() -> &'static str {
-    r#"[{"a":1,"b":"x"},{"a":2,"b":null}]"#
-}
-
 fn rows() -> ResponseTemplate {
     ResponseTemplate::new(200)
         .insert_header(TASK_ID_HEADER, T_OK)
-        .set_body_raw(rows_body(), "application/json")
+        .set_body_raw(TWO_ROWS, "application/json")
 }
 
 fn task(id: &str, status: &str) -> ResponseTemplate {
@@ -355,13 +342,11 @@ async fn elsewhere() -> MockServer {
 }
 
 fn client(uri: &str, credentials: Credentials, timeout: Duration, attempts: u32) -> Client {
-    Client::builder()
-        .host(uri)
+    clients::builder(uri, &VirtualClock::new())
         .credentials(Some(credentials))
         .retry_policy(RetryPolicy::default().max_attempts(attempts))
         .poll_policy(PollPolicy::default().deadline(Duration::from_secs(30)))
         .timeout(Some(timeout))
-        .clock(VirtualClock::new())
         .build()
         .expect("client")
 }
@@ -476,12 +461,8 @@ async fn every_flow(c: &Client, texts: &mut Texts) {
 /// Transport failures: refused, reset mid-body, never answered.
 async fn transport_failures(credentials: Credentials, texts: &mut Texts) {
     // Refused: a port nobody listens on.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
     let c = client(
-        &format!("http://127.0.0.1:{port}"),
+        &refused_uri(),
         credentials.clone(),
         Duration::from_secs(5),
         2,
@@ -502,7 +483,7 @@ async fn transport_failures(credentials: Credentials, texts: &mut Texts) {
     let faults = FaultServer::start(|req: &Seen| match req.path() {
         "/v1/sql/ns" => Script::Answer(Answer::status(204).header(TASK_ID_HEADER, T_CUT)),
         p if p.ends_with("/result") => Script::ResetAfter(
-            Answer::json(200, rows_body()).header(TASK_ID_HEADER, T_CUT),
+            Answer::json(200, TWO_ROWS).header(TASK_ID_HEADER, T_CUT),
             10,
         ),
         _ => Script::Silent,
@@ -551,9 +532,9 @@ fn configuration(texts: &mut Texts) {
     texts.error("Config (bad host)", &e);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(flavor = "current_thread")]
 async fn the_key_appears_nowhere_across_every_flow_error_update_and_trace() {
-    let out = capture();
+    let (out, _guard) = capture();
     let other = elsewhere().await;
     let svc = service(&other).await;
     let mut texts = Texts::default();
@@ -644,9 +625,9 @@ fn key_client(uri: &str) -> Client {
     client(uri, Credentials::api_key(KEY), Duration::from_secs(10), 4)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "current_thread")]
 async fn a_post_redirected_307_to_another_host_is_repeated_there_without_the_key_and_runs_once() {
-    let _ = capture();
+    let (_trace, _guard) = capture();
     let other = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/sql/ns"))
@@ -676,7 +657,7 @@ async fn a_post_redirected_307_to_another_host_is_repeated_there_without_the_key
         .unwrap();
     assert_eq!(
         r.json().unwrap(),
-        serde_json::from_str::<Value>(rows_body()).unwrap()
+        serde_json::from_str::<Value>(TWO_ROWS).unwrap()
     );
 
     let at_svc = svc.received_requests().await.unwrap();
@@ -693,9 +674,9 @@ async fn a_post_redirected_307_to_another_host_is_repeated_there_without_the_key
     assert_eq!(at_svc[0].headers.get(API_KEY_HEADER).unwrap(), KEY);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "current_thread")]
 async fn a_post_answered_303_301_or_302_turns_into_a_get_without_a_body() {
-    let _ = capture();
+    let (_trace, _guard) = capture();
     for status in [303u16, 301, 302] {
         let svc = MockServer::start().await;
         Mock::given(method("POST"))
@@ -732,9 +713,9 @@ async fn a_post_answered_303_301_or_302_turns_into_a_get_without_a_body() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "current_thread")]
 async fn a_post_answered_303_to_another_host_gets_there_without_the_key() {
-    let _ = capture();
+    let (_trace, _guard) = capture();
     let other = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path(format!("/v1/task/{T_OK}/result")))
@@ -761,9 +742,9 @@ async fn a_post_answered_303_to_another_host_gets_there_without_the_key() {
     assert!(at_other[0].headers.get(API_KEY_HEADER).is_none());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "current_thread")]
 async fn a_post_redirect_loop_is_bounded_and_never_retried() {
-    let _ = capture();
+    let (_trace, _guard) = capture();
     let svc = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(307).insert_header("location", "/v1/sql/ns"))

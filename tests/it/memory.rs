@@ -1,38 +1,17 @@
 //! A large JSON result consumed as a stream keeps memory flat: measured with a counting allocator
 //! (bytes, not time) at two sizes ten times apart.
 
-mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+//!
+//! The binary's allocator counts per thread ([`crate::support::alloc`]), and the whole measure
+//! runs on this test's current-thread runtime: the server feeding the rows, the client and its
+//! connection all allocate on this thread, and no other test's allocations are counted.
 
 use futures::StreamExt as _;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-/// Counts live heap bytes and their peak.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+use crate::support::prelude::ResultFormat;
+use crate::support::{alloc, clients};
 
 #[derive(Deserialize)]
 struct Row {
@@ -80,12 +59,11 @@ async fn serve_rows(rows: u64) -> String {
 /// Streams `rows` rows and returns (rows seen, bytes of the body, peak heap growth).
 async fn consume(rows: u64) -> (u64, u64, usize) {
     let base = serve_rows(rows).await;
-    let (client, _) = common::client(&base);
-    let baseline = LIVE.load(Ordering::Relaxed);
-    PEAK.store(baseline, Ordering::Relaxed);
+    let (client, _) = clients::client(&base);
+    let baseline = alloc::start_peak();
     let stream = client
         .task("big")
-        .result_format(tiledb_cloud_tasks::ResultFormat::Json)
+        .result_format(ResultFormat::Json)
         .result_stream()
         .await
         .unwrap();
@@ -99,11 +77,7 @@ async fn consume(rows: u64) -> (u64, u64, usize) {
         n += 1;
     }
     assert!(checksum > 0);
-    (
-        n,
-        body,
-        PEAK.load(Ordering::Relaxed).saturating_sub(baseline),
-    )
+    (n, body, alloc::peak_growth(baseline))
 }
 
 #[tokio::test(flavor = "current_thread")]

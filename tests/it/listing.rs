@@ -7,16 +7,20 @@
 //! `VirtualClock`, and concurrency is observed through gates, not delays.
 
 use std::sync::{Arc, Mutex};
-use tiledb_cloud_tasks::__private::VirtualClock;
 
 use chrono::{Duration as ChronoDuration, TimeZone as _, Utc};
 use futures::{Stream, StreamExt as _, TryStreamExt as _};
 use serde_json::{Value, json};
-use tiledb_cloud_tasks::model::{ArrayTaskData, ArrayTaskStatus, ArrayTaskType, FileType};
-use tiledb_cloud_tasks::policy::RetryPolicy;
-use tiledb_cloud_tasks::{ArrayTask, Client, Error, Result, TaskList, TaskOrder, TasksQuery};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::support::cases;
+use crate::support::clients::client_with;
+use crate::support::fixtures::{ids_of_page, page_json, task_json};
+use crate::support::prelude::{
+    ArrayTask, ArrayTaskData, ArrayTaskStatus, ArrayTaskType, Client, Error, FileType, Result,
+    RetryPolicy, TaskList, TaskOrder, TasksQuery, VirtualClock,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -24,38 +28,15 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// A client for `server` whose retries (2 attempts) sleep on a virtual clock.
 fn client_for(uri: &str) -> Client {
-    Client::builder()
-        .host(uri)
-        .api_key("test-key")
-        .retry_policy(RetryPolicy::default().max_attempts(2))
-        .clock(VirtualClock::new())
-        .build()
-        .expect("client")
+    client_with(
+        uri,
+        RetryPolicy::default().max_attempts(2),
+        VirtualClock::new(),
+    )
 }
 
 fn client(server: &MockServer) -> Client {
     client_for(&server.uri())
-}
-
-fn task(id: &str) -> Value {
-    json!({ "id": id, "status": "COMPLETED", "cost": 0.25, "type": "SQL" })
-}
-
-/// The ids of page `page` of a listing with `per_page` tasks a page: `p{page}-{i}`.
-fn ids_of_page(page: u64, per_page: u64) -> Vec<String> {
-    (0..per_page).map(|i| format!("p{page}-{i}")).collect()
-}
-
-fn page_json(page: u64, per_page: u64, total_pages: u64, ids: &[String]) -> Value {
-    json!({
-        "array_tasks": ids.iter().map(|i| task(i)).collect::<Vec<_>>(),
-        "pagination_metadata": {
-            "page": page,
-            "per_page": per_page,
-            "total_pages": total_pages,
-            "total_items": total_pages.saturating_mul(per_page),
-        }
-    })
 }
 
 fn ok(body: Value) -> ResponseTemplate {
@@ -543,7 +524,7 @@ async fn termination_follows_the_newest_answer_not_an_older_total() {
         &server,
         ByPage(|page| match page {
             1 => ok(page_json(1, 2, 2, &ids_of_page(1, 2))),
-            2 => ok(json!({ "array_tasks": [task("p2-0"), task("p2-1")] })),
+            2 => ok(json!({ "array_tasks": [task_json("p2-0"), task_json("p2-1")] })),
             _ => ok(page_json(page, 2, 3, &ids_of_page(page, 2))),
         }),
     )
@@ -569,7 +550,7 @@ async fn a_server_repeating_a_page_ends_the_stream_with_a_listing_error_not_a_lo
         // The service ignores `page` and answers page 1 for ever.
         let body = match total_pages {
             Some(t) => page_json(1, 2, t, &ids_of_page(1, 2)),
-            None => json!({ "array_tasks": [task("p1-0"), task("p1-1")] }),
+            None => json!({ "array_tasks": [task_json("p1-0"), task_json("p1-1")] }),
         };
         mount(&server, ByPage(move |_| ok(body.clone()))).await;
 
@@ -601,7 +582,7 @@ async fn the_page_cap_stops_a_service_that_never_says_it_is_done() {
                 ok(match total_pages {
                     Some(t) => page_json(page, 2, t, &ids),
                     None => {
-                        json!({ "array_tasks": ids.iter().map(|i| task(i)).collect::<Vec<_>>() })
+                        json!({ "array_tasks": ids.iter().map(|i| task_json(i)).collect::<Vec<_>>() })
                     }
                 })
             }),
@@ -695,13 +676,11 @@ async fn a_transient_error_is_retried_and_the_stream_goes_on() {
     mount(&server, listing(2, 3)).await;
 
     let clock = VirtualClock::new();
-    let client = Client::builder()
-        .host(server.uri())
-        .api_key("k")
-        .retry_policy(RetryPolicy::default().max_attempts(2))
-        .clock(clock.clone())
-        .build()
-        .expect("client");
+    let client = client_with(
+        &server.uri(),
+        RetryPolicy::default().max_attempts(2),
+        clock.clone(),
+    );
     let got: Vec<ArrayTask> = client
         .tasks()
         .per_page(2)
@@ -766,14 +745,17 @@ async fn assert_rejected_before_any_request(
     server.verify().await;
 }
 
-#[tokio::test]
-async fn per_page_zero_fails_before_any_request() {
-    assert_rejected_before_any_request(|l| l.per_page(0), "per_page").await;
-}
-
-#[tokio::test]
-async fn page_zero_fails_before_any_request() {
-    assert_rejected_before_any_request(|l| l.page(0), "page").await;
+cases! {
+    async assert_rejected_before_any_request;
+    per_page_zero_fails_before_any_request: |l: TaskList| l.per_page(0) => "per_page",
+    page_zero_fails_before_any_request: |l: TaskList| l.page(0) => "page",
+    start_after_end_fails_before_any_request: |l: TaskList| {
+        let end = Utc
+            .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+            .single()
+            .expect("time");
+        l.start(end + ChronoDuration::seconds(1)).end(end)
+    } => "start",
 }
 
 #[tokio::test]
@@ -788,19 +770,6 @@ async fn a_bad_array_uri_fails_before_any_request() {
     ] {
         assert_rejected_before_any_request(move |l| l.array(uri), "array").await;
     }
-}
-
-#[tokio::test]
-async fn start_after_end_fails_before_any_request() {
-    let end = Utc
-        .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
-        .single()
-        .expect("time");
-    assert_rejected_before_any_request(
-        move |l| l.start(end + ChronoDuration::seconds(1)).end(end),
-        "start",
-    )
-    .await;
 }
 
 #[tokio::test]
@@ -856,6 +825,7 @@ async fn the_stream_is_send_and_static_so_it_can_move_into_a_spawned_task() {
 
 mod spans {
     use super::*;
+    use crate::support::trace;
     use tracing::Instrument as _;
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id};
@@ -911,16 +881,9 @@ mod spans {
         mount(&server, listing(2, 3)).await;
 
         let recorder = Recorder::default();
-        // Other tests, on other threads with no subscriber, hit the same callsites. With a single
-        // scoped dispatcher registered, tracing computes a callsite's interest from the default
-        // of whichever thread registers it first, and a "never" from another test's thread would
-        // stick. A second live dispatcher makes every registration consult all of them (this one
-        // included); the rebuild then fixes the callsites registered before.
-        let _second = tracing::Dispatch::new(tracing_subscriber::registry());
-        let dispatch =
-            tracing::Dispatch::new(tracing_subscriber::registry().with(recorder.clone()));
-        let _guard = tracing::dispatcher::set_default(&dispatch);
-        tracing::callsite::rebuild_interest_cache();
+        // This thread's subscriber only. Other tests, on other threads with no subscriber, hit the
+        // same callsites; `trace::set_default` keeps their "never" from sticking (see there).
+        let _guard = trace::set_default(tracing_subscriber::registry().with(recorder.clone()));
         // Current-thread runtime: the prefetch tasks run on this thread, under this subscriber.
         let got: Vec<ArrayTask> = client(&server)
             .tasks()
@@ -970,7 +933,7 @@ mod gated {
     use serde_json::Value;
     use tokio::sync::{Semaphore, mpsc};
 
-    use super::{ids_of_page, page_json};
+    use crate::support::fixtures::{ids_of_page, page_json};
 
     /// What the server saw when a request arrived.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]

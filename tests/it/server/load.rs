@@ -5,46 +5,29 @@
 //! deadline), and nothing asserts on wall-clock durations. The counts of the load run are printed
 //! (`--nocapture`) and recorded in TESTING.md.
 
-#![cfg(feature = "server")]
-
-use std::process::Stdio;
+use std::ffi::OsStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use futures::{StreamExt as _, TryStreamExt as _};
-use reqwest::StatusCode;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
+use futures::StreamExt as _;
+use reqwest::{RequestBuilder, Response, StatusCode};
 
-use tiledb_cloud_tasks::model::{API_KEY_HEADER, ErrorBody};
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
-use tiledb_cloud_tasks::server::{LocalServer, ServerConfig};
-use tiledb_cloud_tasks::{
-    ArrayTask, ArrayTaskStatus, Client, Error, ResultResponse, SqlParameters, TaskId,
+use crate::support::binary::Binary;
+use crate::support::local::{Harness, all_tasks, client_as, expect_error, fast_polls, with_client};
+use crate::support::prelude::{
+    API_KEY_HEADER, ArrayTaskStatus, Client, Error, LocalServer, PollPolicy, ResultResponse,
+    RetryPolicy, ServerConfig, SqlParameters, TaskId, Update,
 };
+use crate::support::{cases, poll_until};
 
 const NS: &str = "local";
 
-fn fast_polls() -> PollPolicy {
-    PollPolicy::default()
-        .initial_interval(Duration::from_millis(20))
+/// The fast polls, but never closer than 100 ms under load, and for at most 30 s.
+fn load_polls() -> PollPolicy {
+    fast_polls()
         .max_interval(Duration::from_millis(100))
         .deadline(Duration::from_secs(30))
-}
-
-/// Every task a client can see, whatever its time.
-async fn all_tasks(client: &Client) -> Vec<ArrayTask> {
-    client
-        .tasks()
-        .start(DateTime::<Utc>::UNIX_EPOCH)
-        .end(Utc::now() + chrono::Duration::days(1))
-        .per_page(1000)
-        .stream()
-        .try_collect()
-        .await
-        .expect("listing")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,7 +73,7 @@ async fn two_hundred_clients_get_only_deliberate_503s_and_no_task_is_lost() {
             let s = Arc::clone(&stats);
             server
                 .client_builder()
-                .poll_policy(fast_polls())
+                .poll_policy(load_polls())
                 .retry_policy(
                     RetryPolicy::default()
                         .max_attempts(8)
@@ -284,43 +267,25 @@ async fn two_hundred_clients_get_only_deliberate_503s_and_no_task_is_lost() {
 // Crash: SIGKILL of the real binary mid-load
 // ---------------------------------------------------------------------------------------------
 
-struct Binary {
-    child: Child,
-    base: String,
-}
-
 async fn spawn_binary(dir: &std::path::Path, key: &str) -> Binary {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tiledb-tasks-server"))
-        .args(["--listen", "127.0.0.1:0", "--api-key", key, "--data-dir"])
-        .arg(dir)
-        .args(["--max-concurrent-queries", "4"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("the address is printed")
-        .unwrap()
-        .expect("a first line");
-    let base = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line names the address: {first:?}"))
-        .to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
-    // Keep reading stdout so the server never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Binary { child, base }
+    let mut bin = Binary::spawn([
+        OsStr::new("--api-key"),
+        OsStr::new(key),
+        OsStr::new("--data-dir"),
+        dir.as_os_str(),
+        OsStr::new("--max-concurrent-queries"),
+        OsStr::new("4"),
+    ])
+    .await;
+    bin.drain_stdout();
+    bin
 }
 
 fn client_for(base: &str, key: &str) -> Client {
     Client::builder()
         .host(base)
         .api_key(key.to_owned())
-        .poll_policy(fast_polls())
+        .poll_policy(load_polls())
         .retry_policy(
             RetryPolicy::default()
                 .max_attempts(40)
@@ -381,20 +346,18 @@ async fn sigkill_mid_load_keeps_completed_results_and_fails_running_tasks() {
                     .run_sql(NS, format!("SELECT sleep(300) + {v} AS v"))
                     .updates();
                 while let Some(u) = updates.next().await {
-                    if let tiledb_cloud_tasks::Update::Submitted { task_id } = u {
+                    if let Update::Submitted { task_id } = u {
                         ids.lock().unwrap().push(task_id);
                     }
                 }
             })
         })
         .collect();
-    // Kill once the wave has at least one task recorded (bounded wait).
-    for _ in 0..500 {
-        if !ids_in_flight.lock().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Kill once the wave has at least one task recorded (bounded wait, checked below).
+    poll_until(500, || async {
+        (!ids_in_flight.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
     bin.child.kill().await.expect("SIGKILL");
     // The callers would retry against a dead server until their budgets ran out: stop them.
     for w in &wave {
@@ -456,76 +419,43 @@ async fn sigkill_mid_load_keeps_completed_results_and_fails_running_tasks() {
 // Malformed requests: each a 4xx with an `Error` JSON body
 // ---------------------------------------------------------------------------------------------
 
-struct Raw {
-    server: LocalServer,
-    http: reqwest::Client,
+/// Expects a 4xx `status` whose body is an `Error` JSON document with `code`, a message, and the
+/// `X-Request-Id` header as its `request_id` (the last three checked by `expect_error`). Returns
+/// the message.
+async fn expect_4xx(resp: Response, status: StatusCode, code: i64) -> String {
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    expect_error(resp, status, code).await
 }
 
-impl Raw {
-    async fn start(config: ServerConfig) -> Raw {
-        Raw {
-            server: LocalServer::start(config).await.unwrap(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.server.base_url())
-    }
-
-    fn post_sql(&self, body: impl Into<reqwest::Body>) -> reqwest::RequestBuilder {
-        self.http
-            .post(self.url("/v1/sql/local"))
-            .header(API_KEY_HEADER, self.server.api_key())
-            .header("content-type", "application/json")
-            .body(body)
-    }
-
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .get(self.url(path))
-            .header(API_KEY_HEADER, self.server.api_key())
-    }
-}
-
-/// Sends `req`; asserts a 4xx `status` with an `Error` JSON body whose `code` is `code` and whose
-/// `request_id` is the `X-Request-Id` header. Returns the message.
-async fn expect_error(req: reqwest::RequestBuilder, status: u16, code: i64) -> String {
-    let resp = req.send().await.expect("an answer");
-    assert_eq!(resp.status().as_u16(), status);
-    assert!(resp.status().is_client_error());
-    let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(
-        content_type.starts_with("application/json"),
-        "{content_type}"
-    );
-    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
-    let body: ErrorBody = resp.json().await.expect("an Error document");
-    assert_eq!(body.code, Some(code), "{body:?}");
-    assert_eq!(body.request_id.as_deref(), Some(request_id.as_str()));
-    body.message.expect("a message")
+async fn send(req: RequestBuilder) -> Response {
+    req.send().await.expect("an answer")
 }
 
 #[tokio::test]
 async fn malformed_json_body_is_400_with_serdes_message() {
-    let h = Raw::start(ServerConfig::new()).await;
+    let h = Harness::start(ServerConfig::new()).await;
     for body in ["{not json", r#"{"query": 5}"#, r#"{"query": "SELECT 1""#] {
-        expect_error(h.post_sql(body), 400, 1007).await;
+        expect_4xx(send(h.post_body(body)).await, StatusCode::BAD_REQUEST, 1007).await;
     }
     assert!(all_tasks(&h.server.client().unwrap()).await.is_empty());
 }
 
 #[tokio::test]
 async fn oversized_body_is_413() {
-    let h = Raw::start(ServerConfig::new().max_body_bytes(1024)).await;
+    let h = Harness::start(ServerConfig::new().max_body_bytes(1024)).await;
     let big = format!(r#"{{"query": "SELECT '{}'"}}"#, "x".repeat(4096));
-    let m = expect_error(h.post_sql(big), 413, 1008).await;
+    let m = expect_4xx(
+        send(h.post_body(big)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        1008,
+    )
+    .await;
     assert!(m.contains("1024"), "{m}");
 }
 
 #[tokio::test]
 async fn bad_list_query_parameters_are_400_naming_the_parameter() {
-    let h = Raw::start(ServerConfig::new()).await;
+    let h = Harness::start(ServerConfig::new()).await;
     for (query, names) in [
         ("per_page=0", "per_page"),
         ("per_page=5000", "per_page"),
@@ -536,45 +466,46 @@ async fn bad_list_query_parameters_are_400_naming_the_parameter() {
         ("orderby=size", "orderby"),
         ("page=1&page=2", "page"),
     ] {
-        let m = expect_error(h.get(&format!("/v1/tasks?{query}")), 400, 1009).await;
+        let m = expect_4xx(
+            h.get(&format!("/v1/tasks?{query}")).await,
+            StatusCode::BAD_REQUEST,
+            1009,
+        )
+        .await;
         assert!(m.contains(names), "{query}: {m}");
     }
 }
 
 #[tokio::test]
 async fn unknown_result_format_is_400_naming_it() {
-    let h = Raw::start(ServerConfig::new()).await;
+    let h = Harness::start(ServerConfig::new()).await;
     for format in ["no_such_format", "python_pickle"] {
         let body = format!(r#"{{"query": "SELECT 1", "result_format": "{format}"}}"#);
-        let m = expect_error(h.post_sql(body), 400, 1010).await;
+        let m = expect_4xx(send(h.post_body(body)).await, StatusCode::BAD_REQUEST, 1010).await;
         assert!(m.contains(format), "{m}");
     }
 }
 
 #[tokio::test]
 async fn ids_and_namespaces_carrying_path_traversal_are_refused() {
-    let h = Raw::start(ServerConfig::new()).await;
+    let h = Harness::start(ServerConfig::new()).await;
     for path in [
         "/v1/task/..%2Ftasks.sqlite",
         "/v1/task/..%2F..%2Fetc%2Fpasswd/result",
         "/v1/task/..%5Cserver.lock",
     ] {
-        expect_error(h.get(path), 404, 1005).await;
+        expect_4xx(h.get(path).await, StatusCode::NOT_FOUND, 1005).await;
     }
     // A namespace is a file name on disk: traversal there is not one of the caller's namespaces.
     for ns in ["..%2Flocal", "local%2F..%2F..%2Fx"] {
-        let req = h
-            .http
-            .post(h.url(&format!("/v1/sql/{ns}")))
-            .header(API_KEY_HEADER, h.server.api_key())
-            .json(&serde_json::json!({"query": "SELECT 1"}));
-        expect_error(req, 403, 1002).await;
+        let resp = h.sql(ns, serde_json::json!({"query": "SELECT 1"})).await;
+        expect_4xx(resp, StatusCode::FORBIDDEN, 1002).await;
     }
 }
 
 #[tokio::test]
 async fn missing_or_garbage_auth_is_401() {
-    let h = Raw::start(ServerConfig::new()).await;
+    let h = Harness::start(ServerConfig::new()).await;
     let url = h.url("/v1/tasks");
     let requests = [
         h.http.get(&url),
@@ -594,13 +525,16 @@ async fn missing_or_garbage_auth_is_401() {
             .basic_auth("local", Some("no-password-set")),
     ];
     for req in requests {
-        expect_error(req, 401, 1001).await;
+        expect_4xx(send(req).await, StatusCode::UNAUTHORIZED, 1001).await;
     }
-    let m = expect_error(
-        h.http
-            .post(h.url("/v1/sql/local"))
-            .json(&serde_json::json!({"query": "SELECT 1"})),
-        401,
+    let m = expect_4xx(
+        send(
+            h.http
+                .post(h.url("/v1/sql/local"))
+                .json(&serde_json::json!({"query": "SELECT 1"})),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
         1001,
     )
     .await;
@@ -627,13 +561,7 @@ async fn refused(client: &Client, sql: &str, why: &str) {
 }
 
 async fn sandboxed() -> (LocalServer, Client) {
-    let server = LocalServer::start(ServerConfig::new()).await.unwrap();
-    let client = server
-        .client_builder()
-        .poll_policy(fast_polls())
-        .build()
-        .unwrap();
-    (server, client)
+    with_client(ServerConfig::new(), load_polls()).await
 }
 
 #[tokio::test]
@@ -648,37 +576,19 @@ async fn sandbox_refuses_attach() {
     refused(&client, "DETACH DATABASE main", "").await;
 }
 
-#[tokio::test]
-async fn sandbox_refuses_load_extension() {
+/// In a sandbox of its own, `sql` is refused, with `why` in the failed task's message.
+async fn refused_in_a_fresh_sandbox(sql: &str, why: &str) {
     let (_server, client) = sandboxed().await;
-    refused(
-        &client,
-        "SELECT load_extension('/tmp/evil.so')",
-        "load_extension",
-    )
-    .await;
+    refused(&client, sql, why).await;
 }
 
-#[tokio::test]
-async fn sandbox_refuses_pragma_writable_schema() {
-    let (_server, client) = sandboxed().await;
-    refused(
-        &client,
-        "PRAGMA writable_schema = ON",
-        "PRAGMA writable_schema is not allowed",
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn sandbox_refuses_pragma_temp_store_directory() {
-    let (_server, client) = sandboxed().await;
-    refused(
-        &client,
-        "PRAGMA temp_store_directory = '/tmp'",
-        "PRAGMA temp_store_directory is not allowed",
-    )
-    .await;
+cases! {
+    async refused_in_a_fresh_sandbox;
+    sandbox_refuses_load_extension: "SELECT load_extension('/tmp/evil.so')" => "load_extension",
+    sandbox_refuses_pragma_writable_schema:
+        "PRAGMA writable_schema = ON" => "PRAGMA writable_schema is not allowed",
+    sandbox_refuses_pragma_temp_store_directory:
+        "PRAGMA temp_store_directory = '/tmp'" => "PRAGMA temp_store_directory is not allowed",
 }
 
 #[tokio::test]
@@ -692,21 +602,12 @@ async fn sandbox_refuses_vacuum_into_a_file() {
 
 #[tokio::test]
 async fn writes_into_another_namespaces_database_are_refused() {
-    let server =
-        LocalServer::start(ServerConfig::new().user("alice", "alice-key", None, &["alice"]))
-            .await
-            .unwrap();
-    let client = server
-        .client_builder()
-        .poll_policy(fast_polls())
-        .build()
-        .unwrap();
-    let alice = Client::builder()
-        .host(server.base_url())
-        .api_key("alice-key")
-        .poll_policy(fast_polls())
-        .build()
-        .unwrap();
+    let (server, client) = with_client(
+        ServerConfig::new().user("alice", "alice-key", None, &["alice"]),
+        load_polls(),
+    )
+    .await;
+    let alice = client_as(&server, "alice-key", load_polls());
     alice
         .run_sql(
             "alice",

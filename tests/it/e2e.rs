@@ -4,64 +4,36 @@
 //! Slow queries use the server's `sleep(ms)` with a 20 ms poll interval, so real time passes but
 //! only a little; assertions are on outcomes and poll counts, never on wall time.
 
-#![cfg(feature = "server")]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Deserialize;
-use tiledb_cloud_tasks::model::{ArrayTaskType, FileType};
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
-use tiledb_cloud_tasks::server::{LocalServer, ServerConfig};
-use tiledb_cloud_tasks::{
-    ArrayTaskStatus, Client, Error, ResultResponse, SqlParameters, SqlResponse, TaskId, TaskOrder,
-    Update,
+
+use crate::support::local::{all_tasks, client_as, fast_polls, with_client};
+use crate::support::prelude::{
+    ApiError, ArrayTaskStatus, ArrayTaskType, Client, Error, FileType, LocalServer, ResultFormat,
+    ResultResponse, RetryPolicy, ServerConfig, SqlParameters, SqlResponse, SqlResult, TaskId,
+    TaskList, TaskOrder, Update,
 };
 
 const NS: &str = "local";
 
-fn fast_polls() -> PollPolicy {
-    PollPolicy::default()
-        .initial_interval(Duration::from_millis(20))
-        .max_interval(Duration::from_millis(50))
-        .deadline(Duration::from_secs(60))
-}
-
+/// A server, and an SDK client of its default user polling every 20 ms.
 async fn start(config: ServerConfig) -> (LocalServer, Client) {
-    let server = LocalServer::start(config).await.expect("server starts");
-    let client = server
-        .client_builder()
-        .poll_policy(fast_polls())
-        .build()
-        .expect("client builds");
-    (server, client)
+    with_client(config, fast_polls()).await
 }
 
-fn id_of(result: &tiledb_cloud_tasks::SqlResult) -> TaskId {
+fn id_of(result: &SqlResult) -> TaskId {
     result
         .task_id()
         .cloned()
         .expect("the result names its task")
 }
 
-/// Every task the client can see, whatever its time (an explicit window, since the server's
-/// clock may have been moved forward).
-async fn all_tasks(client: &Client) -> Vec<tiledb_cloud_tasks::ArrayTask> {
-    client
-        .tasks()
-        .start(DateTime::<Utc>::UNIX_EPOCH)
-        .end(Utc::now() + chrono::Duration::days(3650))
-        .per_page(1000)
-        .stream()
-        .try_collect()
-        .await
-        .expect("listing")
-}
-
-fn api_error(e: &Error) -> &tiledb_cloud_tasks::ApiError {
+fn api_error(e: &Error) -> &ApiError {
     match e {
         Error::Api(a) => a,
         Error::Listing { source, .. } => api_error(source),
@@ -347,10 +319,7 @@ async fn task_id_get_reports_the_tasks_fields_and_404s_an_unknown_id() {
         vec!["CREATE TABLE IF NOT EXISTS z (a)"]
     );
     assert_eq!(t.sql_parameters, vec![serde_json::json!(5)]);
-    assert_eq!(
-        t.result_format,
-        Some(tiledb_cloud_tasks::ResultFormat::Json)
-    );
+    assert_eq!(t.result_format, Some(ResultFormat::Json));
     let (start, finish) = (t.start_time.unwrap(), t.finish_time.unwrap());
     assert!(start <= finish);
     assert!(t.run_time().is_some());
@@ -369,14 +338,7 @@ async fn tasks_stream_applies_every_list_filter() {
         .user("alice", "alice-key", None, &["alice", "shared"])
         .user("bob", "bob-key", None, &["shared"]);
     let server = LocalServer::start(config).await.unwrap();
-    let as_user = |key: &str| {
-        Client::builder()
-            .host(server.base_url())
-            .api_key(key.to_owned())
-            .poll_policy(fast_polls())
-            .build()
-            .unwrap()
-    };
+    let as_user = |key: &str| client_as(&server, key, fast_polls());
     let (alice, bob) = (as_user("alice-key"), as_user("bob-key"));
 
     let early = id_of(
@@ -423,7 +385,7 @@ async fn tasks_stream_applies_every_list_filter() {
         .unwrap();
 
     let far = Utc::now() + chrono::Duration::days(3650);
-    let ids = |q: tiledb_cloud_tasks::TaskList| async move {
+    let ids = |q: TaskList| async move {
         let tasks: Vec<_> = q.end(far).stream().try_collect().await.unwrap();
         tasks
             .into_iter()

@@ -1,16 +1,13 @@
 //! The transport's retry policy: which answers are retried, how long it waits, and the POST rule.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
-use tiledb_cloud_tasks::__private::VirtualClock;
 
-use tiledb_cloud_tasks::model::SqlParameters;
-use tiledb_cloud_tasks::policy::RetryPolicy;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::client_with;
+use crate::support::clients::{self, client_with};
+use crate::support::prelude::{Error, RetryPolicy, SqlParameters, VirtualClock};
+use crate::support::{cases, mock, refused_uri};
 
 /// A server whose first answer to `GET /v1/task/t` is `status`, then 200.
 async fn flaky_get(status: u16, headers: &[(&str, &str)]) -> MockServer {
@@ -19,19 +16,8 @@ async fn flaky_get(status: u16, headers: &[(&str, &str)]) -> MockServer {
     for (k, v) in headers {
         first = first.insert_header(*k, *v);
     }
-    Mock::given(method("GET"))
-        .and(path("/v1/task/t"))
-        .respond_with(first)
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/task/t"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": "t"})))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    let then = ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": "t"}));
+    mock::first_then(&server, mock::get("/v1/task/t"), first, 1, then).await;
     server
 }
 
@@ -60,7 +46,7 @@ async fn gets_are_retried_on_each_transient_status() {
 async fn gets_are_not_retried_on_client_errors() {
     for status in [400, 401, 403, 404] {
         let server = flaky_get(status, &[]).await;
-        let (c, clock) = common::client(&server.uri());
+        let (c, clock) = clients::client(&server.uri());
         let e = c.api().task_id_get("t").await.unwrap_err();
         assert_eq!(e.status(), Some(status));
         assert_eq!(
@@ -111,19 +97,29 @@ async fn backoff_is_exponential_without_jitter_when_asked() {
     assert_eq!(ms, [100, 200, 400, 500]);
 }
 
-#[tokio::test]
-async fn retry_after_in_seconds_is_obeyed() {
-    let server = flaky_get(503, &[("retry-after", "7")]).await;
-    let (c, clock) = common::client(&server.uri());
+/// The first answer is a 503 with `Retry-After: {header}`; the one wait is `expected`: the
+/// header's, or the policy's cap.
+async fn retry_after_is_waited((header, policy): (&str, RetryPolicy), expected: Duration) {
+    let server = flaky_get(503, &[("retry-after", header)]).await;
+    let clock = VirtualClock::new();
+    let c = client_with(&server.uri(), policy, clock.clone());
     c.api().task_id_get("t").await.unwrap();
-    assert_eq!(clock.sleeps(), vec![Duration::from_secs(7)]);
+    assert_eq!(clock.sleeps(), vec![expected]);
+}
+
+cases! {
+    async retry_after_is_waited;
+    retry_after_in_seconds_is_obeyed: ("7", RetryPolicy::default()) => Duration::from_secs(7),
+    an_absurd_retry_after_is_clamped:
+        ("86400", RetryPolicy::default().max_retry_after(Duration::from_secs(20)))
+            => Duration::from_secs(20),
 }
 
 #[tokio::test]
 async fn retry_after_as_an_http_date_is_obeyed() {
     let when = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
     let server = flaky_get(429, &[("retry-after", &when)]).await;
-    let (c, clock) = common::client(&server.uri());
+    let (c, clock) = clients::client(&server.uri());
     c.api().task_id_get("t").await.unwrap();
     let slept = clock.sleeps()[0];
     // HTTP dates have one-second resolution.
@@ -133,54 +129,31 @@ async fn retry_after_as_an_http_date_is_obeyed() {
     );
 }
 
-#[tokio::test]
-async fn an_absurd_retry_after_is_clamped() {
-    let server = flaky_get(503, &[("retry-after", "86400")]).await;
-    let clock = VirtualClock::new();
-    let c = client_with(
-        &server.uri(),
-        RetryPolicy::default().max_retry_after(Duration::from_secs(20)),
-        clock.clone(),
-    );
-    c.api().task_id_get("t").await.unwrap();
-    assert_eq!(clock.sleeps(), vec![Duration::from_secs(20)]);
-}
-
-#[tokio::test]
-async fn post_sql_is_not_retried_after_a_500() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let (c, clock) = common::client(&server.uri());
-    let e = c
-        .api()
-        .run_sql("ns", &SqlParameters::query("SELECT 1"), None)
-        .await
-        .unwrap_err();
-    assert_eq!(e.status(), Some(500));
-    assert!(clock.sleeps().is_empty());
-}
-
-#[tokio::test]
-async fn post_sql_is_not_retried_after_a_502_or_504() {
-    for status in [502, 504] {
+/// A POST answered with each of `statuses` (which may come after the query ran) is sent `posts`
+/// times, once: the error carries the status, and nothing waited for a retry.
+async fn post_sql_is_sent_once(statuses: &[u16], posts: u64) {
+    for &status in statuses {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(ResponseTemplate::new(status))
-            .expect(1)
+            .expect(posts)
             .mount(&server)
             .await;
-        let (c, _) = common::client(&server.uri());
+        let (c, clock) = clients::client(&server.uri());
         let e = c
             .api()
             .run_sql("ns", &SqlParameters::query("SELECT 1"), None)
             .await
             .unwrap_err();
         assert_eq!(e.status(), Some(status));
+        assert!(clock.sleeps().is_empty(), "{status}");
     }
+}
+
+cases! {
+    async post_sql_is_sent_once;
+    post_sql_is_not_retried_after_a_500: &[500] => 1,
+    post_sql_is_not_retried_after_a_502_or_504: &[502, 504] => 1,
 }
 
 #[tokio::test]
@@ -198,7 +171,7 @@ async fn post_sql_is_retried_when_the_service_says_it_did_not_run_it() {
             .with_priority(2)
             .mount(&server)
             .await;
-        let (c, clock) = common::client(&server.uri());
+        let (c, clock) = clients::client(&server.uri());
         let r = c
             .api()
             .run_sql("ns", &SqlParameters::query("SELECT 1"), None)
@@ -212,15 +185,10 @@ async fn post_sql_is_retried_when_the_service_says_it_did_not_run_it() {
 
 #[tokio::test]
 async fn post_sql_is_retried_on_a_connect_error() {
-    // A port that was just free: nothing listens, so the connection is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Nothing listens there, so the connection is refused.
     let clock = VirtualClock::new();
     let c = client_with(
-        &format!("http://127.0.0.1:{port}"),
+        &refused_uri(),
         RetryPolicy::default().max_attempts(3),
         clock.clone(),
     );
@@ -229,10 +197,7 @@ async fn post_sql_is_retried_on_a_connect_error() {
         .run_sql("ns", &SqlParameters::query("SELECT 1"), None)
         .await
         .unwrap_err();
-    assert!(
-        matches!(e, tiledb_cloud_tasks::Error::Transport(_)),
-        "{e:?}"
-    );
+    assert!(matches!(e, Error::Transport(_)), "{e:?}");
     assert!(e.is_retryable());
     assert_eq!(clock.sleeps().len(), 2, "three attempts, two sleeps");
 }
@@ -240,7 +205,7 @@ async fn post_sql_is_retried_on_a_connect_error() {
 #[tokio::test]
 async fn a_custom_classifier_overrides_the_policy() {
     let server = flaky_get(404, &[]).await;
-    let (c, _) = common::client(&server.uri());
+    let (c, _) = clients::client(&server.uri());
     drop(c);
     let clock = VirtualClock::new();
     let policy = RetryPolicy::default().classifier(|o| (o.status == Some(404)).then_some(true));

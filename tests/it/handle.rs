@@ -1,29 +1,24 @@
 //! `TaskHandle`: submission, polling on the policy's schedule, the deadline, resume by id, failures,
 //! progress updates and drop, against wiremock on a virtual clock.
 
-mod common;
-
+use std::future::IntoFuture as _;
 use std::time::Duration;
-use tiledb_cloud_tasks::__private::VirtualClock;
 
 use futures::StreamExt as _;
-use serde::Deserialize;
 use serde_json::json;
-use tiledb_cloud_tasks::model::{ArrayTaskStatus, SqlParameters};
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
-use tiledb_cloud_tasks::{Client, Error, TaskHandle, Update};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::{KEY, client, client_with};
+use crate::support::clients::{self, KEY, client, client_with};
+use crate::support::fault_server::{Answer, FaultServer, Script, Seen};
+use crate::support::fixtures::{Row, TWO_ROWS, two_rows};
+use crate::support::prelude::{
+    ArrayTaskStatus, Client, Error, PollPolicy, RetryPolicy, SqlParameters, TASK_ID_HEADER,
+    TaskHandle, Update, VirtualClock,
+};
+use crate::support::{bounded, mock};
 
 const ID: &str = "7d4f3c2a-0000-4000-8000-00000000beef";
-
-#[derive(Debug, Deserialize, PartialEq)]
-struct Row {
-    a: i64,
-    b: Option<String>,
-}
 
 /// POST answers 204 with the task id (and must carry the detach flags).
 async fn mount_submit(server: &MockServer, expect: u64) {
@@ -40,35 +35,9 @@ async fn mount_submit(server: &MockServer, expect: u64) {
 
 /// The result answers 202 `running` times, then 200 with two rows.
 async fn mount_result(server: &MockServer, running: u64, running_template: ResponseTemplate) {
-    let result_path = format!("/v1/task/{ID}/result");
-    if running > 0 {
-        Mock::given(method("GET"))
-            .and(path(result_path.clone()))
-            .respond_with(running_template)
-            .up_to_n_times(running)
-            .with_priority(1)
-            .mount(server)
-            .await;
-    }
-    Mock::given(method("GET"))
-        .and(path(result_path))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_raw(r#"[{"a":1,"b":"x"},{"a":2,"b":null}]"#, "application/json"),
-        )
-        .with_priority(2)
-        .mount(server)
-        .await;
-}
-
-fn rows() -> Vec<Row> {
-    vec![
-        Row {
-            a: 1,
-            b: Some("x".into()),
-        },
-        Row { a: 2, b: None },
-    ]
+    let rows = ResponseTemplate::new(200).set_body_raw(TWO_ROWS, "application/json");
+    let result = mock::get(format!("/v1/task/{ID}/result"));
+    mock::first_then(server, result, running_template, running, rows).await;
 }
 
 #[tokio::test]
@@ -78,7 +47,7 @@ async fn five_202s_then_200_resolves_to_rows_after_exactly_the_policy_schedule()
     mount_result(&server, 5, ResponseTemplate::new(202)).await;
     let (c, clock) = client(&server.uri());
     let result = c.run_sql("ns", "SELECT a, b FROM t").await.unwrap();
-    assert_eq!(result.rows::<Row>().unwrap(), rows());
+    assert_eq!(result.rows::<Row>().unwrap(), two_rows());
     assert_eq!(result.task_id().unwrap().as_str(), ID);
     let expected: Vec<Duration> = PollPolicy::default().intervals().take(5).collect();
     assert_eq!(clock.sleeps(), expected);
@@ -168,7 +137,7 @@ async fn a_resumed_handle_sends_no_post() {
     let handle = c.task(ID);
     assert_eq!(handle.task_id().unwrap().as_str(), ID);
     let rows: Vec<Row> = handle.await.unwrap().rows().unwrap();
-    assert_eq!(rows, self::rows());
+    assert_eq!(rows, two_rows());
 }
 
 #[tokio::test]
@@ -253,48 +222,19 @@ async fn a_post_that_times_out_at_the_gateway_after_naming_its_task_is_polled_no
     mount_result(&server, 1, ResponseTemplate::new(202)).await;
     let (c, _) = client(&server.uri());
     let rows: Vec<Row> = c.run_sql("ns", "SELECT 1").await.unwrap().rows().unwrap();
-    assert_eq!(rows, self::rows());
+    assert_eq!(rows, two_rows());
 }
 
 #[tokio::test]
 async fn a_post_whose_body_stalls_after_the_task_id_polls_instead_of_resubmitting() {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    // A hand-written server: the POST's answer names the task, starts the rows, and stalls; the
-    // stored result is served whole.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let posts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let posts_seen = posts.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let posts = posts_seen.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 * 1024];
-                let n = sock.read(&mut buf).await.unwrap_or(0);
-                let head = String::from_utf8_lossy(&buf[..n]).to_string();
-                if head.starts_with("POST") {
-                    posts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let _ = sock
-                        .write_all(format!("HTTP/1.1 200 OK\r\nX-TILEDB-CLOUD-TASK-ID: {ID}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n[{{\"a\":").as_bytes())
-                        .await;
-                    // Stall until the client gives up.
-                    let _ = sock.read(&mut buf).await;
-                } else {
-                    let body = r#"[{"a":1,"b":"x"},{"a":2,"b":null}]"#;
-                    let _ = sock
-                        .write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()).as_bytes())
-                        .await;
-                }
-            });
-        }
-    });
-    let c = Client::builder()
-        .host(format!("http://{addr}"))
-        .api_key(KEY)
-        .clock(VirtualClock::new())
+    // The POST's answer names the task, starts the rows, and stalls; the stored result is served
+    // whole.
+    let server = FaultServer::start(|req: &Seen| match req.method.as_str() {
+        "POST" => Script::StallAfter(Answer::json(200, TWO_ROWS).header(TASK_ID_HEADER, ID), 6),
+        _ => Script::Answer(Answer::json(200, TWO_ROWS)),
+    })
+    .await;
+    let c = clients::builder(&server.uri(), &VirtualClock::new())
         .build()
         .unwrap();
     // Inline, the POST's time limit is the wait's deadline (virtual time does not pass here).
@@ -303,12 +243,8 @@ async fn a_post_whose_body_stalls_after_the_task_id_polls_instead_of_resubmittin
         .inline()
         .deadline(Duration::from_millis(300));
     let rows: Vec<Row> = handle.await.unwrap().rows().unwrap();
-    assert_eq!(rows, self::rows());
-    assert_eq!(
-        posts.load(std::sync::atomic::Ordering::SeqCst),
-        1,
-        "the query ran once"
-    );
+    assert_eq!(rows, two_rows());
+    assert_eq!(server.posts(), 1, "the query ran once");
 }
 
 #[tokio::test]
@@ -336,7 +272,7 @@ async fn a_post_answering_rows_resolves_at_once_without_polling() {
         .respond_with(
             ResponseTemplate::new(200)
                 .insert_header("X-TILEDB-CLOUD-TASK-ID", ID)
-                .set_body_raw(r#"[{"a":1,"b":"x"},{"a":2,"b":null}]"#, "application/json"),
+                .set_body_raw(TWO_ROWS, "application/json"),
         )
         .expect(2)
         .mount(&server)
@@ -354,7 +290,7 @@ async fn a_post_answering_rows_resolves_at_once_without_polling() {
             .unwrap()
             .rows::<Row>()
             .unwrap(),
-        rows()
+        two_rows()
     );
     assert_eq!(
         c.run_sql("ns", "SELECT 1")
@@ -363,7 +299,7 @@ async fn a_post_answering_rows_resolves_at_once_without_polling() {
             .unwrap()
             .rows::<Row>()
             .unwrap(),
-        rows()
+        two_rows()
     );
 }
 
@@ -413,7 +349,7 @@ async fn updates_yield_submitted_each_poll_then_finished() {
         other => panic!("{other:?}"),
     }
     match &updates[3] {
-        Update::Finished(Ok(r)) => assert_eq!(r.rows::<Row>().unwrap(), rows()),
+        Update::Finished(Ok(r)) => assert_eq!(r.rows::<Row>().unwrap(), two_rows()),
         other => panic!("{other:?}"),
     }
 }
@@ -501,26 +437,17 @@ fn handles_futures_and_streams_are_send_and_static() {
 #[tokio::test]
 async fn a_silent_server_cannot_hold_a_wait_past_its_deadline() {
     // Accepts connections and never answers.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((sock, _)) = listener.accept().await {
-            held.push(sock);
-        }
-    });
+    let server = FaultServer::start(|_: &Seen| Script::Silent).await;
     // No client-level timeout at all: only the wait's deadline bounds each attempt and its retries.
+    // (The real clock: on a virtual one the deadline would never come.)
     let c = Client::builder()
-        .host(format!("http://{addr}"))
+        .host(server.uri())
         .api_key(KEY)
         .timeout(None)
         .build()
         .unwrap();
     let wait = c.task(ID).deadline(Duration::from_secs(1));
-    let e = tokio::time::timeout(Duration::from_secs(30), wait)
-        .await
-        .expect("the wait ended by itself")
-        .unwrap_err();
+    let e = bounded(wait.into_future()).await.unwrap_err();
     assert!(matches!(e, Error::Transport(_)), "{e:?}");
     assert_eq!(e.task_id().unwrap().as_str(), ID);
 }

@@ -1,33 +1,21 @@
 //! The API key stays secret (Debug, errors, tracing), redirects never carry it to another host, and
-//! every HTTP attempt is traced with the OpenTelemetry HTTP client fields.
-
-mod common;
+//! every HTTP attempt is traced with the OpenTelemetry HTTP client fields. The same promise across
+//! every flow, with a TRACE capture of everything: [`all_flows`].
 
 use serde_json::json;
-use tiledb_cloud_tasks::__private::VirtualClock;
-use tiledb_cloud_tasks::model::SqlParameters;
-use tiledb_cloud_tasks::policy::RetryPolicy;
-use tiledb_cloud_tasks::{Client, Error};
+use tracing_subscriber::fmt::format::FmtSpan;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::{Captured, KEY, client, client_with};
+use crate::support::clients::{KEY, client, client_with};
+use crate::support::prelude::{Client, Error, RetryPolicy, SqlParameters, VirtualClock};
+use crate::support::trace;
 
-fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let out = Captured::default();
-    let writer = out.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    (out, tracing::subscriber::set_default(subscriber))
-}
+mod all_flows;
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_key_never_appears_in_debug_errors_or_traces_and_spans_carry_otel_fields() {
-    let (out, _guard) = capture();
+    let (out, _guard) = trace::capture(FmtSpan::CLOSE);
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v1/task/t1"))

@@ -1,21 +1,22 @@
-//! Helpers shared by the `server_*` test files: a started server plus a plain reqwest client.
-//! (Not the SDK client: these tests pin the wire behaviour on their own.)
-
-#![allow(dead_code)]
+//! The local server under test.
+//!
+//! - Over raw HTTP: [`Harness`], a started `LocalServer` plus a plain reqwest client, and the
+//!   checks of its answers ([`expect_error`], [`error_body`], [`task_id`]), for the `server::*`
+//!   tests, which pin the wire behaviour without the SDK.
+//! - Through the SDK: [`with_client`], [`client_as`], [`all_tasks`], polling on [`fast_polls`].
 
 use std::time::Duration;
 
-use reqwest::{Client, Response, StatusCode};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt as _;
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
-use tiledb_cloud_tasks::model::{
-    API_KEY_HEADER, ArrayTask, ArrayTaskData, ArrayTaskStatus, ErrorBody, TASK_ID_HEADER,
-};
-use tiledb_cloud_tasks::server::{LocalServer, ServerConfig};
 
-/// How long a polling loop may wait in all before the test fails (never reached when the server
-/// behaves; bounds the test when it does not).
-pub const POLL_STEPS: usize = 2000;
-pub const POLL_STEP: Duration = Duration::from_millis(10);
+use super::prelude::{
+    self, API_KEY_HEADER, ArrayTask, ArrayTaskData, ArrayTaskStatus, ErrorBody, LocalServer,
+    PollPolicy, ServerConfig, TASK_ID_HEADER,
+};
+use super::{POLL_STEPS, poll_until};
 
 pub struct Harness {
     pub server: LocalServer,
@@ -48,6 +49,16 @@ impl Harness {
     /// `POST /v1/sql/{ns}` with the default user's key.
     pub async fn sql(&self, namespace: &str, body: Value) -> Response {
         self.sql_as(&self.key, namespace, body).await
+    }
+
+    /// `POST /v1/sql/local` of `body` as it is, declared JSON, with the default user's key: for
+    /// bodies that are not (or not quite) JSON.
+    pub fn post_body(&self, body: impl Into<reqwest::Body>) -> RequestBuilder {
+        self.http
+            .post(self.url("/v1/sql/local"))
+            .header(API_KEY_HEADER, &self.key)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
     }
 
     pub async fn sql_as(&self, key: &str, namespace: &str, body: Value) -> Response {
@@ -92,14 +103,27 @@ impl Harness {
 
     /// Polls `GET /v1/task/{id}` until its status satisfies `done`.
     pub async fn wait_for(&self, id: &str, done: impl Fn(&ArrayTaskStatus) -> bool) -> ArrayTask {
-        for _ in 0..POLL_STEPS {
+        let done = &done;
+        poll_until(POLL_STEPS, || async move {
             let task = self.task(id).await;
-            if task.status.as_ref().is_some_and(&done) {
-                return task;
-            }
-            tokio::time::sleep(POLL_STEP).await;
-        }
-        panic!("task {id} never reached the expected status");
+            task.status.as_ref().is_some_and(done).then_some(task)
+        })
+        .await
+        .unwrap_or_else(|| panic!("task {id} never reached the expected status"))
+    }
+
+    /// Polls `GET /v1/tasks?{query}` until the listing satisfies `enough`; `None` if it never did.
+    pub async fn list_until(
+        &self,
+        query: &str,
+        enough: impl Fn(&ArrayTaskData) -> bool,
+    ) -> Option<ArrayTaskData> {
+        let enough = &enough;
+        poll_until(POLL_STEPS, || async move {
+            let data = self.list(query).await;
+            enough(&data).then_some(data)
+        })
+        .await
     }
 
     pub async fn wait_running(&self, id: &str) -> ArrayTask {
@@ -141,14 +165,18 @@ pub fn has_task_id(resp: &Response) -> bool {
     resp.headers().contains_key(TASK_ID_HEADER)
 }
 
-/// The `Error` body of an answer, checking it is JSON and echoes the `X-Request-Id` header.
-pub async fn error_body(resp: Response) -> ErrorBody {
-    let content_type = resp
-        .headers()
+/// The `Content-Type` of an answer (empty when absent).
+pub fn content_type(resp: &Response) -> String {
+    resp.headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .to_owned();
+        .to_owned()
+}
+
+/// The `Error` body of an answer, checking it is JSON and echoes the `X-Request-Id` header.
+pub async fn error_body(resp: Response) -> ErrorBody {
+    let content_type = content_type(&resp);
     assert!(
         content_type.starts_with("application/json"),
         "error content type {content_type:?}"
@@ -158,6 +186,7 @@ pub async fn error_body(resp: Response) -> ErrorBody {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    assert!(request_id.is_some(), "an X-Request-Id header");
     let body: ErrorBody = resp.json().await.expect("Error JSON");
     assert!(body.code.is_some(), "error has a code");
     assert!(body.message.is_some(), "error has a message");
@@ -172,4 +201,55 @@ pub async fn expect_error(resp: Response, status: StatusCode, code: i64) -> Stri
     let message = body.message.unwrap_or_default();
     assert_eq!(body.code, Some(code), "code (message: {message})");
     message
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the SDK
+// ---------------------------------------------------------------------------------------------
+
+/// Polls every 20 ms at first and never more than 50 ms apart, for up to 60 s: slow queries
+/// (`sleep(ms)`) are waited out with little real time passing.
+pub fn fast_polls() -> PollPolicy {
+    PollPolicy::default()
+        .initial_interval(Duration::from_millis(20))
+        .max_interval(Duration::from_millis(50))
+        .deadline(Duration::from_secs(60))
+}
+
+/// A started server, and an SDK client of its default user polling on `polls`.
+pub async fn with_client(
+    config: ServerConfig,
+    polls: PollPolicy,
+) -> (LocalServer, prelude::Client) {
+    let server = LocalServer::start(config).await.expect("server starts");
+    let client = server
+        .client_builder()
+        .poll_policy(polls)
+        .build()
+        .expect("client builds");
+    (server, client)
+}
+
+/// An SDK client of `server` for the user whose key is `key`, polling on `polls`.
+pub fn client_as(server: &LocalServer, key: &str, polls: PollPolicy) -> prelude::Client {
+    prelude::Client::builder()
+        .host(server.base_url())
+        .api_key(key.to_owned())
+        .poll_policy(polls)
+        .build()
+        .expect("client builds")
+}
+
+/// Every task the client can see, whatever its time (an explicit window, since the server's
+/// clock may have been moved forward).
+pub async fn all_tasks(client: &prelude::Client) -> Vec<ArrayTask> {
+    client
+        .tasks()
+        .start(DateTime::<Utc>::UNIX_EPOCH)
+        .end(Utc::now() + chrono::Duration::days(3650))
+        .per_page(1000)
+        .stream()
+        .try_collect()
+        .await
+        .expect("listing")
 }

@@ -5,32 +5,29 @@
 //! the query, a silently truncated result or list, or a wait without end.
 //!
 //! Faults below HTTP (a reset mid-body, a body cut short of its `Content-Length`, a trickle, a
-//! connection accepted and never answered) come from the scripted server in `fault_server/`;
-//! faults wiremock can make (a 200 of invalid JSON, an HTML 502, a 503 with `Retry-After`, 202
-//! forever) come from wiremock. All on 127.0.0.1. Retry and poll sleeps run on a `VirtualClock`;
+//! connection accepted and never answered) come from the scripted server
+//! (`support::fault_server`); faults wiremock can make (a 200 of invalid JSON, an HTML 502, a 503
+//! with `Retry-After`, 202 forever) come from wiremock. All on 127.0.0.1. Retry and poll sleeps run on a `VirtualClock`;
 //! the only real waits are the client timeouts (300–400 ms) of the hang and trickle cases, and
 //! every flow runs under a generous guard so that a hang fails the test instead of stalling it.
 //!
 //! The table in TESTING.md maps each fault and flow to its outcome and test.
 
-mod common;
-mod fault_server;
-
-use std::future::{Future, IntoFuture as _};
+use std::future::IntoFuture as _;
 use std::time::Duration;
-use tiledb_cloud_tasks::__private::VirtualClock;
 
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
-use tiledb_cloud_tasks::{ArrayTask, Client, Error, Result, SqlResult, TASK_ID_HEADER};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use common::KEY;
-use fault_server::{Answer, FaultServer, Script, Seen};
+use crate::support::clients::client_timed;
+use crate::support::fault_server::{Answer, FaultServer, Script, Seen};
+use crate::support::fixtures::{ids_of_page, page_json};
+use crate::support::prelude::{ArrayTask, Client, Error, Result, SqlResult, TASK_ID_HEADER};
+use crate::support::{bounded, cases, mock};
 
 const ID: &str = "fa017000-0000-4000-8000-000000000001";
 const SQL_PATH: &str = "/v1/sql/ns";
@@ -84,34 +81,11 @@ fn submitted() -> Script {
     Script::Answer(Answer::status(204).header(TASK_ID_HEADER, ID))
 }
 
-/// A client on a virtual clock with `attempts` attempts per request and the given timeout.
-fn client(uri: &str, timeout: Option<Duration>, attempts: u32) -> (Client, VirtualClock) {
-    let clock = VirtualClock::new();
-    let c = Client::builder()
-        .host(uri)
-        .api_key(KEY)
-        .retry_policy(RetryPolicy::default().max_attempts(attempts))
-        .poll_policy(PollPolicy::default())
-        .timeout(timeout)
-        .clock(clock.clone())
-        .build()
-        .expect("client");
-    (c, clock)
-}
-
 /// The timeout of the hang and trickle cases: short, so the suite stays fast, but far above what a
 /// loopback exchange takes.
 const SHORT: Option<Duration> = Some(Duration::from_millis(400));
 /// The timeout of every other case: never reached.
 const LONG: Option<Duration> = Some(Duration::from_secs(20));
-
-/// Runs a flow under a guard: a flow that does not end by itself fails the test (it must never
-/// wait without end).
-async fn bounded<F: Future>(f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(30), f)
-        .await
-        .expect("the flow must end by itself, with a result or a typed error")
-}
 
 /// The SQL flow on the scripted server: the POST and the result answer per attempt as given; the
 /// task record says COMPLETED.
@@ -131,6 +105,41 @@ async fn sql_server(
 fn assert_whole(r: &SqlResult) {
     assert_eq!(r.rows::<Row>().unwrap(), all_rows(), "every row, intact");
     assert_eq!(r.task_id().map(|t| t.as_str()), Some(ID));
+}
+
+/// How a route answers, attempt by attempt.
+#[derive(Clone)]
+enum Fault {
+    /// Broken the first time, whole after.
+    Once(Script),
+    /// Broken on every attempt.
+    Always(Script),
+}
+
+use Fault::{Always, Once};
+
+impl Fault {
+    /// The answer to the attempt that `nth` attempts came before.
+    fn answer(&self, nth: usize, whole: Answer) -> Script {
+        match self {
+            Once(broken) if nth == 0 => broken.clone(),
+            Once(_) => Script::Answer(whole),
+            Always(broken) => broken.clone(),
+        }
+    }
+}
+
+/// `answer`'s head at once, then its body `chunk` bytes at a time, `every_ms` apart.
+fn trickle(answer: Answer, chunk: usize, every_ms: u64) -> Script {
+    Script::Trickle {
+        answer,
+        chunk,
+        every: Duration::from_millis(every_ms),
+    }
+}
+
+fn is_transport(e: &Error) -> bool {
+    matches!(e, Error::Transport(_))
 }
 
 fn is_timeout(e: &Error) -> bool {
@@ -191,46 +200,44 @@ fn assert_bounded_502(e: &Error) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// run_sql: reset mid-body and bodies cut short
+// run_sql: a result broken once, or slow, arrives whole
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn run_sql_result_reset_mid_body_is_fetched_again_whole_and_the_query_runs_once() {
+/// The result's answers break as `fault` says; it is fetched (`gets` times) until it arrives
+/// whole, and the query ran once.
+async fn run_sql_result_arrives_whole(
+    (fault, timeout, attempts): (Fault, Option<Duration>, u32),
+    gets: usize,
+) {
     let server = sql_server(
         |_| submitted(),
-        |nth| match nth {
-            0 => Script::ResetAfter(result_answer(), CUT),
-            _ => Script::Answer(result_answer()),
-        },
+        move |nth| fault.answer(nth, result_answer()),
     )
     .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), timeout, attempts);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
     assert_whole(&r);
     assert_eq!(server.posts(), 1, "the query ran once");
-    assert_eq!(server.count("GET", &result_path()), 2);
+    assert_eq!(server.count("GET", &result_path()), gets);
 }
 
-#[tokio::test]
-async fn run_sql_result_cut_short_of_its_length_is_fetched_again_whole() {
-    let server = sql_server(
-        |_| submitted(),
-        |nth| match nth {
-            0 => Script::CloseAfter(result_answer(), CUT),
-            _ => Script::Answer(result_answer()),
-        },
-    )
-    .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
-    let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
-        .await
-        .unwrap();
-    assert_whole(&r);
-    assert_eq!(server.posts(), 1, "the query ran once");
-    assert_eq!(server.count("GET", &result_path()), 2);
+cases! {
+    async run_sql_result_arrives_whole;
+    run_sql_result_reset_mid_body_is_fetched_again_whole_and_the_query_runs_once:
+        (Once(Script::ResetAfter(result_answer(), CUT)), LONG, 4) => 2,
+    run_sql_result_cut_short_of_its_length_is_fetched_again_whole:
+        (Once(Script::CloseAfter(result_answer(), CUT)), LONG, 4) => 2,
+    run_sql_result_trickling_in_within_the_timeout_arrives_whole:
+        (Always(trickle(result_answer(), 97, 3)), LONG, 4) => 1,
+    poll_never_answered_is_retried_and_the_result_arrives:
+        (Once(Script::Silent), SHORT, 2) => 2,
 }
+
+// ---------------------------------------------------------------------------------------------
+// run_sql: reset mid-body and bodies cut short
+// ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
 async fn run_sql_result_broken_on_every_attempt_is_a_transport_error_naming_the_task() {
@@ -239,7 +246,7 @@ async fn run_sql_result_broken_on_every_attempt_is_a_transport_error_naming_the_
         Script::CloseAfter(result_answer(), CUT),
     ] {
         let server = sql_server(|_| submitted(), move |_| broken.clone()).await;
-        let (c, _) = client(&server.uri(), LONG, 3);
+        let (c, _) = client_timed(&server.uri(), LONG, 3);
         let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
             .await
             .unwrap_err();
@@ -258,7 +265,7 @@ async fn streamed_result_broken_mid_body_ends_with_an_error_after_a_prefix_of_th
         Script::CloseAfter(result_answer(), CUT),
     ] {
         let server = sql_server(|_| submitted(), move |_| broken.clone()).await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let stream = bounded(c.run_sql("ns", "SELECT a, b FROM t").result_stream())
             .await
             .expect("the head arrived whole");
@@ -276,22 +283,40 @@ async fn streamed_result_broken_mid_body_ends_with_an_error_after_a_prefix_of_th
     }
 }
 
-#[tokio::test]
-async fn post_answer_broken_mid_body_after_naming_the_task_is_polled_not_resubmitted() {
-    // A service that ignores `dont_download_results` and sends the rows with the POST's answer.
-    for broken in [
-        Script::ResetAfter(result_answer().header(TASK_ID_HEADER, ID), CUT),
-        Script::CloseAfter(result_answer().header(TASK_ID_HEADER, ID), CUT),
-    ] {
+/// A service that ignores `dont_download_results` and sends the rows with the POST's answer,
+/// naming the task, broken on the way as each of `posts` does: the result is polled (`gets`
+/// times), never submitted again.
+async fn post_answer_is_polled_not_resubmitted(
+    (posts, timeout, attempts): (Vec<Script>, Option<Duration>, u32),
+    gets: usize,
+) {
+    for broken in posts {
         let server = sql_server(move |_| broken.clone(), |_| Script::Answer(result_answer())).await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), timeout, attempts);
         let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
             .await
             .unwrap();
         assert_whole(&r);
         assert_eq!(server.posts(), 1, "the query ran once");
-        assert_eq!(server.count("GET", &result_path()), 1);
+        assert_eq!(server.count("GET", &result_path()), gets);
     }
+}
+
+cases! {
+    async post_answer_is_polled_not_resubmitted;
+    post_answer_broken_mid_body_after_naming_the_task_is_polled_not_resubmitted: (
+        vec![
+            Script::ResetAfter(result_answer().header(TASK_ID_HEADER, ID), CUT),
+            Script::CloseAfter(result_answer().header(TASK_ID_HEADER, ID), CUT),
+        ],
+        LONG,
+        4,
+    ) => 1,
+    post_answer_trickling_past_the_timeout_is_polled_not_resubmitted: (
+        vec![trickle(result_answer().header(TASK_ID_HEADER, ID), 1, 100)],
+        SHORT,
+        2,
+    ) => 1,
 }
 
 #[tokio::test]
@@ -301,7 +326,7 @@ async fn inline_rows_cut_short_without_a_stored_result_are_an_error_naming_the_t
         |_| Script::Answer(Answer::json(404, r#"{"message":"not stored"}"#)),
     )
     .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let e = bounded(
         c.run_sql("ns", "SELECT a, b FROM t")
             .inline()
@@ -319,7 +344,7 @@ async fn inline_rows_cut_short_without_a_stored_result_are_an_error_naming_the_t
 #[tokio::test]
 async fn post_reset_before_any_answer_is_a_transport_error_and_never_resubmitted() {
     let server = sql_server(|_| Script::ResetNow, |_| Script::Answer(result_answer())).await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap_err();
@@ -337,70 +362,36 @@ async fn post_reset_before_any_answer_is_a_transport_error_and_never_resubmitted
 // run_sql: trickles and silence
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
-async fn run_sql_result_trickling_in_within_the_timeout_arrives_whole() {
-    let server = sql_server(
-        |_| submitted(),
-        |_| Script::Trickle {
-            answer: result_answer(),
-            chunk: 97,
-            every: Duration::from_millis(3),
-        },
-    )
-    .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
-    let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
-        .await
-        .unwrap();
-    assert_whole(&r);
-    assert_eq!(server.posts(), 1);
-    assert_eq!(server.count("GET", &result_path()), 1);
-}
-
-#[tokio::test]
-async fn run_sql_result_trickling_past_the_timeout_is_a_timeout_error_naming_the_task() {
-    let server = sql_server(
-        |_| submitted(),
-        |_| Script::Trickle {
-            answer: result_answer(),
-            chunk: 1,
-            every: Duration::from_millis(100),
-        },
-    )
-    .await;
-    let (c, _) = client(&server.uri(), SHORT, 2);
+/// Every answer of the result stalls as `stalled` does, past the client's timeout: a timeout
+/// error naming the task, after the retry budget (`gets` fetches); the query ran once.
+async fn run_sql_result_times_out_naming_the_task(stalled: Script, gets: usize) {
+    let server = sql_server(|_| submitted(), move |_| stalled.clone()).await;
+    let (c, _) = client_timed(&server.uri(), SHORT, 2);
     let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap_err();
     assert!(is_timeout(&e), "{e:?}");
-    assert!(names_the_task(&e), "{e}");
+    assert!(names_the_task(&e), "resumable: {e}");
     assert_eq!(server.posts(), 1, "the query ran once");
-    assert_eq!(server.count("GET", &result_path()), 2, "the retry budget");
+    assert_eq!(
+        server.count("GET", &result_path()),
+        gets,
+        "the retry budget"
+    );
 }
 
-#[tokio::test]
-async fn post_answer_trickling_past_the_timeout_is_polled_not_resubmitted() {
-    let server = sql_server(
-        |_| Script::Trickle {
-            answer: result_answer().header(TASK_ID_HEADER, ID),
-            chunk: 1,
-            every: Duration::from_millis(100),
-        },
-        |_| Script::Answer(result_answer()),
-    )
-    .await;
-    let (c, _) = client(&server.uri(), SHORT, 2);
-    let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
-        .await
-        .unwrap();
-    assert_whole(&r);
-    assert_eq!(server.posts(), 1, "the query ran once");
+cases! {
+    async run_sql_result_times_out_naming_the_task;
+    run_sql_result_trickling_past_the_timeout_is_a_timeout_error_naming_the_task:
+        trickle(result_answer(), 1, 100) => 2,
+    poll_never_answered_on_every_attempt_is_a_timeout_error_naming_the_task:
+        Script::Silent => 2,
 }
 
 #[tokio::test]
 async fn post_never_answered_times_out_once_and_is_never_resubmitted() {
     let server = sql_server(|_| Script::Silent, |_| Script::Answer(result_answer())).await;
-    let (c, _) = client(&server.uri(), SHORT, 4);
+    let (c, _) = client_timed(&server.uri(), SHORT, 4);
     let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap_err();
@@ -411,38 +402,6 @@ async fn post_never_answered_times_out_once_and_is_never_resubmitted() {
         1,
         "the query may be running: it is not sent again"
     );
-}
-
-#[tokio::test]
-async fn poll_never_answered_is_retried_and_the_result_arrives() {
-    let server = sql_server(
-        |_| submitted(),
-        |nth| match nth {
-            0 => Script::Silent,
-            _ => Script::Answer(result_answer()),
-        },
-    )
-    .await;
-    let (c, _) = client(&server.uri(), SHORT, 2);
-    let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
-        .await
-        .unwrap();
-    assert_whole(&r);
-    assert_eq!(server.posts(), 1, "the query ran once");
-    assert_eq!(server.count("GET", &result_path()), 2);
-}
-
-#[tokio::test]
-async fn poll_never_answered_on_every_attempt_is_a_timeout_error_naming_the_task() {
-    let server = sql_server(|_| submitted(), |_| Script::Silent).await;
-    let (c, _) = client(&server.uri(), SHORT, 2);
-    let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
-        .await
-        .unwrap_err();
-    assert!(is_timeout(&e), "{e:?}");
-    assert!(names_the_task(&e), "resumable: {e}");
-    assert_eq!(server.posts(), 1, "the query ran once");
-    assert_eq!(server.count("GET", &result_path()), 2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,7 +437,7 @@ async fn run_sql_result_of_invalid_json_is_a_decode_error_naming_the_task_never_
         ),
     ] {
         let server = wm_sql(ResponseTemplate::new(200).set_body_raw(body, content_type)).await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
             .await
             .expect("the bytes arrived whole");
@@ -505,7 +464,7 @@ async fn html_502_on_the_post_is_an_api_error_with_a_bounded_message_and_never_r
         .respond_with(html_502())
         .mount(&server)
         .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap_err();
@@ -530,7 +489,7 @@ async fn html_502_on_the_post_naming_its_task_is_polled_not_resubmitted() {
         .respond_with(ResponseTemplate::new(200).set_body_raw(rows_body(), "application/json"))
         .mount(&server)
         .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -549,7 +508,7 @@ async fn html_502_on_a_poll_is_retried_transparently() {
         .with_priority(1)
         .mount(&server)
         .await;
-    let (c, clock) = client(&server.uri(), LONG, 4);
+    let (c, clock) = client_timed(&server.uri(), LONG, 4);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -574,7 +533,7 @@ async fn post_refused_with_503_and_retry_after_is_sent_again_after_the_delay_and
         .with_priority(1)
         .mount(&server)
         .await;
-    let (c, clock) = client(&server.uri(), LONG, 4);
+    let (c, clock) = client_timed(&server.uri(), LONG, 4);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -595,7 +554,7 @@ async fn post_refused_with_503_on_every_attempt_ends_in_an_api_error_that_never_
         )
         .mount(&server)
         .await;
-    let (c, clock) = client(&server.uri(), LONG, 3);
+    let (c, clock) = client_timed(&server.uri(), LONG, 3);
     let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap_err();
@@ -622,7 +581,7 @@ async fn poll_503_with_retry_after_waits_as_told_then_recovers() {
         .with_priority(1)
         .mount(&server)
         .await;
-    let (c, clock) = client(&server.uri(), LONG, 4);
+    let (c, clock) = client_timed(&server.uri(), LONG, 4);
     let r = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
         .await
         .unwrap();
@@ -640,7 +599,7 @@ async fn run_sql_202_forever_ends_at_the_deadline_with_the_task_id_and_poll_coun
             running = running.insert_header("retry-after", ra);
         }
         let server = wm_sql(running).await;
-        let (c, clock) = client(&server.uri(), LONG, 4);
+        let (c, clock) = client_timed(&server.uri(), LONG, 4);
         let e = bounded(
             c.run_sql("ns", "SELECT a, b FROM t")
                 .deadline(Duration::from_secs(120))
@@ -676,7 +635,7 @@ async fn post_answer_2xx_without_a_task_id_is_a_protocol_error_not_an_empty_resu
             .expect(1)
             .mount(&server)
             .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let e = bounded(c.run_sql("ns", "SELECT a, b FROM t").into_future())
             .await
             .expect_err("with nothing to poll, an empty result would be a lie");
@@ -709,97 +668,75 @@ async fn assert_task(c: &Client) {
     assert_eq!(t.sql_query.as_deref(), Some("SELECT a, b FROM t"));
 }
 
-#[tokio::test]
-async fn task_id_get_recovers_from_a_body_reset_or_cut_short_once() {
-    for broken in [
-        Script::ResetAfter(task_answer(), 20),
-        Script::CloseAfter(task_answer(), 20),
-    ] {
-        let server = task_server(move |nth| match nth {
-            0 => broken.clone(),
-            _ => Script::Answer(task_answer()),
-        })
-        .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+/// The task record's answers break as each of `faults` says; it arrives whole, after `gets`
+/// requests.
+async fn task_id_get_arrives_whole(
+    (faults, timeout, attempts): (Vec<Fault>, Option<Duration>, u32),
+    gets: usize,
+) {
+    for fault in faults {
+        let server = task_server(move |nth| fault.answer(nth, task_answer())).await;
+        let (c, _) = client_timed(&server.uri(), timeout, attempts);
         assert_task(&c).await;
-        assert_eq!(server.count("GET", "/"), 2);
+        assert_eq!(server.count("GET", "/"), gets);
     }
 }
 
-#[tokio::test]
-async fn task_id_get_body_broken_on_every_attempt_is_a_transport_error_naming_the_task() {
-    for broken in [
-        Script::ResetAfter(task_answer(), 20),
-        Script::CloseAfter(task_answer(), 20),
-        Script::ResetNow,
-    ] {
+cases! {
+    async task_id_get_arrives_whole;
+    task_id_get_recovers_from_a_body_reset_or_cut_short_once: (
+        vec![
+            Once(Script::ResetAfter(task_answer(), 20)),
+            Once(Script::CloseAfter(task_answer(), 20)),
+        ],
+        LONG,
+        4,
+    ) => 2,
+    task_id_get_trickling_in_within_the_timeout_arrives_whole:
+        (vec![Always(trickle(task_answer(), 7, 2))], LONG, 4) => 1,
+    task_id_get_never_answered_once_is_retried_and_recovers:
+        (vec![Once(Script::Silent)], SHORT, 2) => 2,
+}
+
+/// Every answer of the task record breaks as each of `broken` does: an error of the `kind`
+/// expected, naming the task, after the retry budget (`gets` requests).
+async fn task_id_get_fails_naming_the_task(
+    (broken, timeout, attempts): (Vec<Script>, Option<Duration>, u32),
+    (kind, gets): (fn(&Error) -> bool, usize),
+) {
+    for broken in broken {
         let server = task_server(move |_| broken.clone()).await;
-        let (c, _) = client(&server.uri(), LONG, 3);
+        let (c, _) = client_timed(&server.uri(), timeout, attempts);
         let e = bounded(c.api().task_id_get(ID)).await.unwrap_err();
-        assert!(matches!(e, Error::Transport(_)), "{e:?}");
+        assert!(kind(&e), "{e:?}");
         assert!(names_the_task(&e), "{e}");
-        assert_eq!(server.count("GET", "/"), 3, "the retry budget");
+        assert_eq!(server.count("GET", "/"), gets, "the retry budget");
     }
 }
 
-#[tokio::test]
-async fn task_id_get_trickling_in_within_the_timeout_arrives_whole() {
-    let server = task_server(|_| Script::Trickle {
-        answer: task_answer(),
-        chunk: 7,
-        every: Duration::from_millis(2),
-    })
-    .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
-    assert_task(&c).await;
-    assert_eq!(server.count("GET", "/"), 1);
+cases! {
+    async task_id_get_fails_naming_the_task;
+    task_id_get_body_broken_on_every_attempt_is_a_transport_error_naming_the_task: (
+        vec![
+            Script::ResetAfter(task_answer(), 20),
+            Script::CloseAfter(task_answer(), 20),
+            Script::ResetNow,
+        ],
+        LONG,
+        3,
+    ) => (is_transport, 3),
+    task_id_get_trickling_or_silent_past_the_timeout_is_a_timeout_error: (
+        vec![trickle(task_answer(), 1, 100), Script::Silent],
+        SHORT,
+        2,
+    ) => (is_timeout, 2),
 }
 
-#[tokio::test]
-async fn task_id_get_trickling_or_silent_past_the_timeout_is_a_timeout_error() {
-    for stalled in [
-        Script::Trickle {
-            answer: task_answer(),
-            chunk: 1,
-            every: Duration::from_millis(100),
-        },
-        Script::Silent,
-    ] {
-        let server = task_server(move |_| stalled.clone()).await;
-        let (c, _) = client(&server.uri(), SHORT, 2);
-        let e = bounded(c.api().task_id_get(ID)).await.unwrap_err();
-        assert!(is_timeout(&e), "{e:?}");
-        assert!(names_the_task(&e), "{e}");
-        assert_eq!(server.count("GET", "/"), 2, "the retry budget");
-    }
-}
-
-#[tokio::test]
-async fn task_id_get_never_answered_once_is_retried_and_recovers() {
-    let server = task_server(|nth| match nth {
-        0 => Script::Silent,
-        _ => Script::Answer(task_answer()),
-    })
-    .await;
-    let (c, _) = client(&server.uri(), SHORT, 2);
-    assert_task(&c).await;
-}
-
+/// The task record answers `first` `times` times, then whole.
 async fn wm_task(first: ResponseTemplate, times: u64) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(task_path()))
-        .respond_with(first)
-        .up_to_n_times(times)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(task_path()))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(task_body(), "application/json"))
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    let whole = ResponseTemplate::new(200).set_body_raw(task_body(), "application/json");
+    mock::first_then(&server, mock::get(task_path()), first, times, whole).await;
     server
 }
 
@@ -816,7 +753,7 @@ async fn task_id_get_of_invalid_json_is_a_decode_error_after_one_request() {
             u64::MAX,
         )
         .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let e = bounded(c.api().task_id_get(ID)).await.unwrap_err();
         let Error::Decode(d) = &e else {
             panic!("{e:?}")
@@ -830,11 +767,11 @@ async fn task_id_get_of_invalid_json_is_a_decode_error_after_one_request() {
 #[tokio::test]
 async fn task_id_get_html_502_is_retried_then_bounded_if_it_persists() {
     let server = wm_task(html_502(), 1).await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     assert_task(&c).await;
 
     let server = wm_task(html_502(), u64::MAX).await;
-    let (c, clock) = client(&server.uri(), LONG, 3);
+    let (c, clock) = client_timed(&server.uri(), LONG, 3);
     let e = bounded(c.api().task_id_get(ID)).await.unwrap_err();
     assert_bounded_502(&e);
     assert_eq!(clock.sleeps().len(), 2);
@@ -847,7 +784,7 @@ async fn task_id_get_503_with_retry_after_waits_as_told_then_recovers() {
         1,
     )
     .await;
-    let (c, clock) = client(&server.uri(), LONG, 4);
+    let (c, clock) = client_timed(&server.uri(), LONG, 4);
     assert_task(&c).await;
     assert_eq!(clock.sleeps(), vec![Duration::from_secs(4)]);
 }
@@ -861,7 +798,7 @@ async fn task_id_get_answered_202_is_a_protocol_error_after_one_request() {
             u64::MAX,
         )
         .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let e = bounded(c.api().task_id_get(ID)).await.unwrap_err();
         assert!(matches!(e, Error::Protocol(_)), "{e:?}");
         assert_eq!(server.received_requests().await.unwrap().len(), 1);
@@ -876,7 +813,7 @@ const PER_PAGE: u64 = 4;
 const PAGES: u64 = 3;
 
 fn page_ids(page: u64) -> Vec<String> {
-    (0..PER_PAGE).map(|i| format!("p{page}-{i}")).collect()
+    ids_of_page(page, PER_PAGE)
 }
 
 fn all_ids() -> Vec<String> {
@@ -884,17 +821,7 @@ fn all_ids() -> Vec<String> {
 }
 
 fn page_body(page: u64) -> Vec<u8> {
-    let tasks: Vec<_> = page_ids(page)
-        .iter()
-        .map(|id| json!({"id": id, "status": "COMPLETED", "type": "SQL", "cost": 0.5}))
-        .collect();
-    serde_json::to_vec(&json!({
-        "array_tasks": tasks,
-        "pagination_metadata": {
-            "page": page, "per_page": PER_PAGE, "total_pages": PAGES, "total_items": PAGES * PER_PAGE
-        }
-    }))
-    .unwrap()
+    serde_json::to_vec(&page_json(page, PER_PAGE, PAGES, &page_ids(page))).unwrap()
 }
 
 fn page_answer(page: u64) -> Answer {
@@ -954,97 +881,82 @@ async fn assert_stopped_at_page_2(
 
 async fn healthy_client() -> (FaultServer, Client) {
     let server = list_server(|_| Script::Answer(page_answer(2))).await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     (server, c)
 }
 
-#[tokio::test]
-async fn tasks_stream_recovers_from_a_page_reset_or_cut_short_once() {
-    for broken in [
-        Script::ResetAfter(page_answer(2), CUT),
-        Script::CloseAfter(page_answer(2), CUT),
-    ] {
-        let server = list_server(move |nth| match nth {
-            0 => broken.clone(),
-            _ => Script::Answer(page_answer(2)),
-        })
-        .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+/// Page 2's answers break as each of `faults` says; the list arrives whole.
+async fn tasks_stream_lists_every_task(
+    (faults, timeout, attempts): (Vec<Fault>, Option<Duration>, u32),
+    expected: Vec<String>,
+) {
+    for fault in faults {
+        let server = list_server(move |nth| fault.answer(nth, page_answer(2))).await;
+        let (c, _) = client_timed(&server.uri(), timeout, attempts);
         let (ids, error) = list(&c, 1).await;
         assert!(error.is_none(), "{error:?}");
-        assert_eq!(ids, all_ids());
+        assert_eq!(ids, expected);
     }
 }
 
-#[tokio::test]
-async fn tasks_stream_page_broken_on_every_attempt_ends_in_a_listing_error_to_resume_from() {
+cases! {
+    async tasks_stream_lists_every_task;
+    tasks_stream_recovers_from_a_page_reset_or_cut_short_once: (
+        vec![
+            Once(Script::ResetAfter(page_answer(2), CUT)),
+            Once(Script::CloseAfter(page_answer(2), CUT)),
+        ],
+        LONG,
+        4,
+    ) => all_ids(),
+    tasks_stream_page_trickling_in_within_the_timeout_arrives_whole:
+        (vec![Always(trickle(page_answer(2), 31, 3))], LONG, 4) => all_ids(),
+    tasks_stream_page_never_answered_once_is_retried_and_the_list_is_whole:
+        (vec![Once(Script::Silent)], SHORT, 2) => all_ids(),
+}
+
+/// Every answer of page 2 breaks as each of `broken` does: the listing stops there with an
+/// `Error::Listing` whose source is of the `kind` expected, after the retry budget (`gets`
+/// requests for page 2), and resuming from it lists the rest.
+async fn tasks_stream_stops_at_page_2(
+    (broken, timeout, attempts): (Vec<Script>, Option<Duration>, u32),
+    (kind, gets): (fn(&Error) -> bool, usize),
+) {
     let (_healthy, resumed) = healthy_client().await;
-    for broken in [
-        Script::ResetAfter(page_answer(2), CUT),
-        Script::CloseAfter(page_answer(2), CUT),
-        Script::ResetNow,
-    ] {
+    for broken in broken {
         let server = list_server(move |_| broken.clone()).await;
-        let (c, _) = client(&server.uri(), LONG, 3);
+        let (c, _) = client_timed(&server.uri(), timeout, attempts);
         let (ids, error) = list(&c, 1).await;
         let source = assert_stopped_at_page_2(ids, error, &resumed).await;
-        assert!(matches!(source, Error::Transport(_)), "{source:?}");
+        assert!(kind(&source), "{source:?}");
         assert_eq!(
             server
                 .seen()
                 .iter()
                 .filter(|s| s.path() == "/v1/tasks" && s.page() == 2)
                 .count(),
-            3,
+            gets,
             "the retry budget"
         );
     }
 }
 
-#[tokio::test]
-async fn tasks_stream_page_trickling_in_within_the_timeout_arrives_whole() {
-    let server = list_server(|_| Script::Trickle {
-        answer: page_answer(2),
-        chunk: 31,
-        every: Duration::from_millis(3),
-    })
-    .await;
-    let (c, _) = client(&server.uri(), LONG, 4);
-    let (ids, error) = list(&c, 1).await;
-    assert!(error.is_none(), "{error:?}");
-    assert_eq!(ids, all_ids());
-}
-
-#[tokio::test]
-async fn tasks_stream_page_trickling_or_silent_past_the_timeout_ends_in_a_listing_error() {
-    let (_healthy, resumed) = healthy_client().await;
-    for stalled in [
-        Script::Trickle {
-            answer: page_answer(2),
-            chunk: 1,
-            every: Duration::from_millis(100),
-        },
-        Script::Silent,
-    ] {
-        let server = list_server(move |_| stalled.clone()).await;
-        let (c, _) = client(&server.uri(), SHORT, 2);
-        let (ids, error) = list(&c, 1).await;
-        let source = assert_stopped_at_page_2(ids, error, &resumed).await;
-        assert!(is_timeout(&source), "{source:?}");
-    }
-}
-
-#[tokio::test]
-async fn tasks_stream_page_never_answered_once_is_retried_and_the_list_is_whole() {
-    let server = list_server(|nth| match nth {
-        0 => Script::Silent,
-        _ => Script::Answer(page_answer(2)),
-    })
-    .await;
-    let (c, _) = client(&server.uri(), SHORT, 2);
-    let (ids, error) = list(&c, 1).await;
-    assert!(error.is_none(), "{error:?}");
-    assert_eq!(ids, all_ids());
+cases! {
+    async tasks_stream_stops_at_page_2;
+    tasks_stream_page_broken_on_every_attempt_ends_in_a_listing_error_to_resume_from: (
+        vec![
+            Script::ResetAfter(page_answer(2), CUT),
+            Script::CloseAfter(page_answer(2), CUT),
+            Script::ResetNow,
+        ],
+        LONG,
+        3,
+    ) => (is_transport, 3),
+    tasks_stream_page_trickling_or_silent_past_the_timeout_ends_in_a_listing_error: (
+        vec![trickle(page_answer(2), 1, 100), Script::Silent],
+        SHORT,
+        2,
+    ) => (is_timeout, 2),
 }
 
 /// Pages 1 and 3 whole; page 2 answers `page2` `times` times, then whole.
@@ -1085,7 +997,7 @@ async fn tasks_stream_page_of_invalid_json_ends_in_a_listing_error_never_a_short
             u64::MAX,
         )
         .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let (ids, error) = list(&c, 1).await;
         let source = assert_stopped_at_page_2(ids, error, &resumed).await;
         assert!(matches!(source, Error::Decode(_)), "{source:?}");
@@ -1095,14 +1007,14 @@ async fn tasks_stream_page_of_invalid_json_ends_in_a_listing_error_never_a_short
 #[tokio::test]
 async fn tasks_stream_html_502_on_a_page_is_retried_then_a_listing_error_if_it_persists() {
     let server = wm_list(html_502(), 2).await;
-    let (c, _) = client(&server.uri(), LONG, 4);
+    let (c, _) = client_timed(&server.uri(), LONG, 4);
     let (ids, error) = list(&c, 1).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(ids, all_ids());
 
     let (_healthy, resumed) = healthy_client().await;
     let server = wm_list(html_502(), u64::MAX).await;
-    let (c, _) = client(&server.uri(), LONG, 3);
+    let (c, _) = client_timed(&server.uri(), LONG, 3);
     let (ids, error) = list(&c, 1).await;
     let source = assert_stopped_at_page_2(ids, error, &resumed).await;
     assert_bounded_502(&source);
@@ -1115,7 +1027,7 @@ async fn tasks_stream_503_with_retry_after_on_a_page_waits_as_told_and_the_list_
         1,
     )
     .await;
-    let (c, clock) = client(&server.uri(), LONG, 4);
+    let (c, clock) = client_timed(&server.uri(), LONG, 4);
     let (ids, error) = list(&c, 1).await;
     assert!(error.is_none(), "{error:?}");
     assert_eq!(ids, all_ids());
@@ -1132,7 +1044,7 @@ async fn tasks_stream_page_answered_202_ends_in_a_listing_error_never_a_shorter_
             u64::MAX,
         )
         .await;
-        let (c, _) = client(&server.uri(), LONG, 4);
+        let (c, _) = client_timed(&server.uri(), LONG, 4);
         let (ids, error) = list(&c, 1).await;
         let source = assert_stopped_at_page_2(ids, error, &resumed).await;
         assert!(matches!(source, Error::Protocol(_)), "{source:?}");

@@ -1,36 +1,17 @@
 //! The `tiledb-tasks-server` binary's fixed form: `--listen 127.0.0.1:0 --api-key KEY`.
 
-#![cfg(feature = "server")]
-
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use tiledb_cloud_tasks::model::{API_KEY_HEADER, ArrayTaskData};
+use crate::support::binary::Binary;
+use crate::support::prelude::{API_KEY_HEADER, ArrayTaskData};
 
 #[tokio::test]
 async fn binary_prints_its_address_first_and_serves_the_given_key() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tiledb-tasks-server"))
-        .args(["--listen", "127.0.0.1:0", "--api-key", "bin-test-key"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("binary starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("the address is printed promptly")
-        .unwrap()
-        .expect("a first line");
-    let base = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line is the address: {first:?}"))
-        .to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    // `spawn` checks that the first line names the address, on 127.0.0.1.
+    let mut bin = Binary::spawn(["--api-key", "bin-test-key"]).await;
+    let base = bin.base.clone();
     let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
     assert_ne!(port, 0);
 
@@ -67,11 +48,7 @@ async fn binary_prints_its_address_first_and_serves_the_given_key() {
     // A later line names the data directory (a temporary one here).
     let mut data_dir = None;
     for _ in 0..5 {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("the banner is printed promptly")
-            .unwrap()
-            .expect("a banner line");
+        let line = bin.next_line().await;
         if let Some(dir) = line.split("data dir: ").nth(1) {
             data_dir = Some(std::path::PathBuf::from(dir));
             break;
@@ -80,7 +57,7 @@ async fn binary_prints_its_address_first_and_serves_the_given_key() {
     let data_dir = data_dir.expect("the data directory is printed");
     assert!(data_dir.exists());
 
-    stop(&mut child).await;
+    stop(&mut bin.child).await;
     // A graceful stop deletes the temporary data directory.
     assert!(!data_dir.exists(), "{} was left behind", data_dir.display());
 }
