@@ -22,6 +22,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub host: Option<String>,
 
+    /// No spinner and no progress lines on stderr (errors are still printed there).
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

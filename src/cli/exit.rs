@@ -47,6 +47,11 @@ Exit codes:
 Output: --format table|json|jsonl|csv (table on a terminal, jsonl otherwise). JSON fields and
 CSV columns are the API's field names; times are RFC 3339.";
 
+/// Where the configuration comes from, for every authentication or configuration failure.
+const AUTH_HINT: &str = "credentials come from TILEDB_REST_TOKEN, or TILEDB_REST_USERNAME and \
+     TILEDB_REST_PASSWORD, or ~/.tiledb/cloud.json (api_key, or username and password); the \
+     host from --host, TILEDB_REST_HOST or the same file";
+
 /// A failure of a command: what to print and how to exit.
 #[derive(Debug)]
 pub struct CliError {
@@ -100,27 +105,18 @@ impl CliError {
         self
     }
 
+    /// A configuration that yields no usable client (whatever the SDK's error says): exit 3,
+    /// with where credentials are read from.
+    pub fn config(e: Error) -> Self {
+        CliError::new(Code::Auth, e).hint(AUTH_HINT)
+    }
+
     /// An error of the SDK, classified (see [`classify`]), with the hints that go with it.
     pub fn sdk(e: Error) -> Self {
         let code = classify(&e);
         let mut err = CliError::new(code, e);
-        match code {
-            Code::Auth => {
-                err = err.hint(
-                    "credentials come from TILEDB_REST_TOKEN, or TILEDB_REST_USERNAME and \
-                     TILEDB_REST_PASSWORD, or ~/.tiledb/cloud.json (api_key, or username and \
-                     password); the host from --host, TILEDB_REST_HOST or the same file",
-                )
-            }
-            Code::Timeout => {
-                if let Some(id) = err.sdk_error().and_then(Error::task_id) {
-                    let id = id.as_str().to_owned();
-                    err = err.hint(format!(
-                        "the task keeps running; wait again with: tiledb-tasks wait {id}"
-                    ));
-                }
-            }
-            _ => {}
+        if code == Code::Auth {
+            err = err.hint(AUTH_HINT);
         }
         if connection_refused(err.error.as_ref()) {
             err = err.hint(
@@ -129,10 +125,6 @@ impl CliError {
             );
         }
         err
-    }
-
-    fn sdk_error(&self) -> Option<&Error> {
-        self.error.downcast_ref::<Error>()
     }
 
     /// `error: ...`, each cause on its own `caused by:` line (a cause whose text the line before
@@ -249,8 +241,6 @@ mod tests {
             polls: 3,
         };
         assert_eq!(classify(&timeout), Code::Timeout);
-        let e = CliError::sdk(timeout).render();
-        assert!(e.contains("tiledb-tasks wait t-1"), "{e}");
         assert_eq!(classify(&Error::Config("x".into())), Code::Auth);
         assert_eq!(classify(&Error::Protocol("x".into())), Code::Error);
         let listing = Error::Listing {

@@ -77,13 +77,14 @@ pub async fn list(ctx: &Ctx, args: ListArgs, out: &mut impl Write) -> Result<(),
     let mut pages = list.pages();
     let mut writer = TaskWriter::new(out, format, columns);
     let mut left = args.limit;
+    let mut printed = 0u64;
     while let Some(page) = pages.next().await {
         let mut tasks = match page {
             Ok(p) => p.array_tasks,
             Err(e) => {
                 let resume = e.resume_page();
                 let mut err = CliError::sdk(e);
-                if let Some(p) = resume {
+                if let Some(p) = resume.filter(|_| printed > 0) {
                     err = err.hint(format!(
                         "the tasks before it were printed; list the rest with --page {p}"
                     ));
@@ -96,6 +97,7 @@ pub async fn list(ctx: &Ctx, args: ListArgs, out: &mut impl Write) -> Result<(),
             left = Some(n - tasks.len() as u64);
         }
         writer.page(&tasks)?;
+        printed += tasks.len() as u64;
         if left == Some(0) {
             break;
         }

@@ -33,9 +33,11 @@ pub fn main() -> ExitCode {
     // Usage errors exit 2 and `--help`/`--version` 0, as clap decides.
     let cli = Cli::parse();
     if let Command::Completions(c) = &cli.command {
+        // Into memory first: the generator panics on a write error (a closed pipe), a Vec has none.
+        let mut script = Vec::new();
+        clap_complete::generate(c.shell, &mut Cli::command(), "tiledb-tasks", &mut script);
         let mut out = std::io::stdout().lock();
-        clap_complete::generate(c.shell, &mut Cli::command(), "tiledb-tasks", &mut out);
-        return match out.flush() {
+        return match out.write_all(&script).and_then(|()| out.flush()) {
             Ok(()) => Code::Ok.into(),
             Err(e) => report(CliError::from(e)).into(),
         };
@@ -57,6 +59,8 @@ pub fn main() -> ExitCode {
 /// interruption can name it).
 pub struct Ctx {
     host: Option<String>,
+    /// `--quiet`: no spinner, no progress lines.
+    pub quiet: bool,
     task: Mutex<Option<String>>,
 }
 
@@ -64,7 +68,7 @@ impl Ctx {
     /// A client configured like the SDK's `from_env` (environment, then `~/.tiledb/cloud.json`),
     /// with `--host` over both.
     pub fn client(&self) -> Result<Client, CliError> {
-        let builder = ClientBuilder::from_env().map_err(|e| CliError::new(Code::Auth, e))?;
+        let builder = ClientBuilder::from_env().map_err(CliError::config)?;
         let builder = match &self.host {
             Some(h) => builder.host(h.clone()),
             None => builder,
@@ -77,12 +81,11 @@ impl Ctx {
             .build()
             .map_err(|e| {
                 // A bad --host is bad usage; a bad configured host, bad configuration.
-                let code = if self.host.is_some() {
-                    Code::Usage
+                if self.host.is_some() {
+                    CliError::new(Code::Usage, e)
                 } else {
-                    Code::Auth
-                };
-                CliError::new(code, e)
+                    CliError::config(e)
+                }
             })
     }
 
@@ -111,6 +114,7 @@ impl Ctx {
 async fn run(cli: Cli) -> Code {
     let ctx = Ctx {
         host: cli.host,
+        quiet: cli.quiet,
         task: Mutex::new(None),
     };
     // Installed before any request, so that an early Ctrl-C is ours to report too.
@@ -118,17 +122,29 @@ async fn run(cli: Cli) -> Code {
         Ok(i) => i,
         Err(e) => return report(CliError::from(e)),
     };
+    let mut work = Box::pin(dispatch(&ctx, cli.command));
     let outcome = tokio::select! {
-        r = dispatch(&ctx, cli.command) => r,
-        () = interrupt.wait() => Err(interrupted(&ctx)),
+        r = &mut work => r,
+        () = interrupt.wait() => Err(None),
     };
+    // Dropped before anything is printed: the spinner is cleared, the wait stopped, and what
+    // was written to stdout flushed.
+    drop(work);
+    let outcome = outcome.map_err(|e| e.unwrap_or_else(|| interrupted(&ctx)));
     match outcome {
         Ok(()) => Code::Ok,
+        Err(e) if e.code == Code::Timeout => match ctx.task() {
+            Some(id) => report(e.hint(format!(
+                "the task keeps running; wait again with: {}",
+                ctx.command_for("wait", &id)
+            ))),
+            None => report(e),
+        },
         Err(e) => report(e),
     }
 }
 
-async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
+async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), Option<CliError>> {
     let mut out = BufWriter::new(std::io::stdout());
     let r = match command {
         Command::Sql(a) => sql::run(ctx, a, &mut out).await,
@@ -140,7 +156,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> Result<(), CliError> {
         Command::Completions(_) => Ok(()),
     };
     let flushed = out.flush().map_err(CliError::from);
-    r.and(flushed)
+    r.and(flushed).map_err(Some)
 }
 
 fn interrupted(ctx: &Ctx) -> CliError {
@@ -171,7 +187,8 @@ fn report(e: CliError) -> Code {
     if e.is_broken_pipe() {
         return Code::Ok;
     }
-    eprint!("{}", e.render());
+    // Not `eprint!`, which panics when stderr is closed.
+    let _ = std::io::stderr().write_all(e.render().as_bytes());
     e.code
 }
 

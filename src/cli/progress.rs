@@ -2,7 +2,7 @@
 //! only when stderr is a terminal (never in a pipe, a log or a test's captured output). Off a
 //! terminal, a single line names the task once it is known, so that a CI log keeps the id.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -19,12 +19,14 @@ pub struct Spinner {
     what: String,
     task: Option<String>,
     polls: u32,
+    quiet: bool,
 }
 
 impl Spinner {
-    /// A spinner saying `what` ("running query", "waiting for task ...").
-    pub fn new(what: impl Into<String>) -> Spinner {
-        let bar = std::io::stderr().is_terminal().then(|| {
+    /// A spinner saying `what` ("running query", "waiting for task ..."); nothing at all when
+    /// `quiet`.
+    pub fn new(what: impl Into<String>, quiet: bool) -> Spinner {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
                 .with_finish(ProgressFinish::AndClear);
             if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} [{elapsed}]") {
@@ -38,6 +40,7 @@ impl Spinner {
             what: what.into(),
             task: None,
             polls: 0,
+            quiet,
         };
         s.redraw();
         s
@@ -63,8 +66,9 @@ impl Spinner {
     /// The task is known. Off a terminal, says so once on stderr.
     pub fn task(&mut self, id: &TaskId, announce: bool) {
         self.task = Some(id.to_string());
-        if self.bar.is_none() && announce {
-            eprintln!(
+        if self.bar.is_none() && announce && !self.quiet {
+            let _ = writeln!(
+                std::io::stderr(),
                 "task {id} submitted; waiting for its result (Ctrl-C stops waiting, the task keeps running)"
             );
         }
@@ -96,7 +100,7 @@ pub async fn follow(
     mut updates: BoxStream<'static, Update>,
     what: &str,
 ) -> Result<SqlResult, CliError> {
-    let mut spinner = Spinner::new(what);
+    let mut spinner = Spinner::new(what, ctx.quiet);
     while let Some(update) = updates.next().await {
         match update {
             Update::Submitted { task_id } => {

@@ -45,7 +45,7 @@ pub async fn wait(ctx: &Ctx, args: WaitArgs, out: &mut impl Write) -> Result<(),
     let id = args.id;
     ctx.set_task(&id.as_str().into());
     let handle = bounded(client.task(id.as_str()), args.timeout);
-    let mut spinner = Spinner::new(format!("waiting for task {id}"));
+    let mut spinner = Spinner::new(format!("waiting for task {id}"), ctx.quiet);
     let outcome = handle.result_stream().await;
     spinner.finish();
     let failed = match outcome {

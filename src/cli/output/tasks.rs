@@ -236,7 +236,9 @@ impl<W: Write> TaskWriter<W> {
             Format::Csv if !self.started => {
                 self.out.write_all(&csv_record(&self.columns)?)?;
             }
-            Format::Table if self.written == 0 => eprintln!("no tasks found"),
+            Format::Table if self.written == 0 => {
+                let _ = writeln!(io::stderr(), "no tasks found");
+            }
             _ => {}
         }
         self.out.flush()
