@@ -20,6 +20,8 @@ mod results;
 mod retries;
 mod secrets;
 
+#[cfg(all(feature = "cli", feature = "server"))]
+mod cli;
 #[cfg(feature = "server")]
 mod e2e;
 mod memory;

@@ -7,6 +7,8 @@
 //! - [`fixtures`]: tasks, pages and rows as the service sends them;
 //! - [`local`]: the local server under test, over raw HTTP or through the SDK;
 //! - [`binary`]: the `tiledb-tasks-server` binary, spawned;
+//! - [`gate`]: a proxy that holds chosen requests until the test lets them through;
+//! - [`pager`]: a `/v1/tasks` server of any number of made-up tasks;
 //! - [`trace`]: tracing capture, per test;
 //! - [`alloc`]: the binary's counting allocator;
 //! - [`cases!`]: one named test per row of a table;
@@ -22,8 +24,12 @@ pub mod clients;
 pub mod fault_server;
 pub mod fixtures;
 #[cfg(feature = "server")]
+pub mod gate;
+#[cfg(feature = "server")]
 pub mod local;
 pub mod mock;
+#[cfg(feature = "server")]
+pub mod pager;
 pub mod prelude;
 pub mod trace;
 
