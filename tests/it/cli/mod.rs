@@ -113,6 +113,27 @@ impl Cli {
     /// if the test drops it.
     pub fn command<S: AsRef<OsStr>>(&self, args: impl IntoIterator<Item = S>) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tiledb-tasks"));
+        self.configure(&mut cmd, args);
+        cmd
+    }
+
+    /// Starts the binary under a cap on its address space (`prlimit --as`, which then runs it
+    /// in its own process, so the pid is the binary's): a run that grows without bound fails
+    /// instead of exhausting the machine.
+    pub fn spawn_capped<S: AsRef<OsStr>>(
+        &self,
+        max_bytes: u64,
+        args: impl IntoIterator<Item = S>,
+    ) -> Child {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--as={max_bytes}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_tiledb-tasks"));
+        self.configure(&mut cmd, args);
+        cmd.spawn().expect("prlimit runs the binary")
+    }
+
+    fn configure<S: AsRef<OsStr>>(&self, cmd: &mut Command, args: impl IntoIterator<Item = S>) {
         cmd.args(args)
             .env_clear()
             .env("HOME", self.home.path())
@@ -126,7 +147,6 @@ impl Cli {
         if let Some(t) = &self.token {
             cmd.env("TILEDB_REST_TOKEN", t);
         }
-        cmd
     }
 
     /// Starts the binary.
