@@ -1,9 +1,9 @@
 //! Tasks in each format: streamed page by page (`list`), one at a time (`show`, `wait`), or as a
 //! snapshot (`watch`).
 //!
-//! Columns are the API's field names. A task is turned into its JSON object (the SDK's model
-//! serializes to the API's wire form) and the columns read from it, so `json`, `jsonl` and `csv`
-//! cannot disagree about a field's name or value.
+//! Columns are the API's field names. `json` and `jsonl` are the SDK's model serialized (the
+//! API's wire form, fields in the spec's order); `table` and `csv` read their columns from that
+//! same JSON object, so no format can disagree with another about a field's name or value.
 
 use std::io::{self, Write};
 
@@ -177,16 +177,15 @@ impl<W: Write> TaskWriter<W> {
 
     /// Writes the page's tasks and flushes, so they show before the next page arrives.
     pub fn page(&mut self, tasks: &[ArrayTask]) -> io::Result<()> {
-        let objects = tasks.iter().map(object).collect::<io::Result<Vec<_>>>()?;
         match self.format {
             Format::Jsonl => {
-                for t in &objects {
+                for t in tasks {
                     serde_json::to_writer(&mut self.out, t)?;
                     self.out.write_all(b"\n")?;
                 }
             }
             Format::Json => {
-                for t in &objects {
+                for t in tasks {
                     self.out
                         .write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
                     serde_json::to_writer(&mut self.out, t)?;
@@ -198,11 +197,12 @@ impl<W: Write> TaskWriter<W> {
                     self.out.write_all(&csv_record(&self.columns)?)?;
                     self.started = true;
                 }
-                for t in &objects {
-                    self.out.write_all(&csv_row(&self.columns, t)?)?;
+                for t in tasks {
+                    self.out.write_all(&csv_row(&self.columns, &object(t)?)?)?;
                 }
             }
             Format::Table => {
+                let objects = tasks.iter().map(object).collect::<io::Result<Vec<_>>>()?;
                 let rows: Vec<Vec<String>> = objects
                     .iter()
                     .map(|t| table_row(&self.columns, t))
@@ -222,7 +222,7 @@ impl<W: Write> TaskWriter<W> {
             }
         }
         if self.format != Format::Json {
-            self.written += objects.len() as u64;
+            self.written += tasks.len() as u64;
         }
         self.out.flush()
     }
@@ -251,11 +251,11 @@ pub fn write_task(out: &mut impl Write, format: Format, task: &ArrayTask) -> io:
     let t = object(task)?;
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &t)?;
+            serde_json::to_writer_pretty(&mut *out, task)?;
             out.write_all(b"\n")?;
         }
         Format::Jsonl => {
-            serde_json::to_writer(&mut *out, &t)?;
+            serde_json::to_writer(&mut *out, task)?;
             out.write_all(b"\n")?;
         }
         Format::Csv => {
@@ -292,11 +292,11 @@ pub fn snapshot(
     let mut out: Vec<u8> = Vec::new();
     match format {
         Format::Json => {
-            serde_json::to_writer(&mut out, &objects)?;
+            serde_json::to_writer(&mut out, tasks)?;
             out.push(b'\n');
         }
         Format::Jsonl => {
-            for t in &objects {
+            for t in tasks {
                 serde_json::to_writer(&mut out, t)?;
                 out.push(b'\n');
             }
@@ -355,6 +355,10 @@ mod tests {
     #[test]
     fn json_fields_and_times_are_the_apis() {
         let text = listing(Format::Jsonl, &[]);
+        assert!(
+            text.starts_with("{\"id\":\"0b7e3a4c"),
+            "the spec's field order: {text}"
+        );
         let line: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(line["type"], "SQL");
         assert_eq!(line["start_time"], "2026-03-01T12:00:00.250Z");
