@@ -11,11 +11,13 @@
 mod support;
 
 mod api;
+mod architecture;
 mod faults;
 mod handle;
 mod listing;
 mod models;
 mod properties;
+mod query;
 mod results;
 mod retries;
 mod secrets;
