@@ -183,3 +183,49 @@ pub async fn interrupt(child: &Child) {
         .expect("kill runs");
     assert!(status.success(), "kill -INT {pid}");
 }
+
+/// The command line is compiled into its binary only (`src/bin/tiledb-tasks.rs` includes
+/// `src/cli/`), so the compiler holds it to the public API: the library never declares it, and it
+/// names nothing of the crate but itself (`crate::cli::...`); the SDK comes in as
+/// `tiledb_cloud_tasks::...`, exactly as in a user's program.
+#[test]
+fn the_command_line_uses_the_public_api_only() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let declares_cli = lib.lines().any(|l| {
+        let mut words = l.split_whitespace().skip_while(|w| *w != "mod");
+        words.next().is_some()
+            && words
+                .next()
+                .is_some_and(|m| m.trim_end_matches(';') == "cli")
+    });
+    assert!(!declares_cli, "lib.rs must not compile the command line");
+    let bin = std::fs::read_to_string(src.join("bin/tiledb-tasks.rs")).unwrap();
+    assert!(bin.contains("#[path = \"../cli/mod.rs\"]"), "{bin}");
+    let mut dirs = vec![src.join("cli")];
+    let mut files = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            files += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (i, _) in text.match_indices("crate::") {
+                let before = text[..i].chars().last();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                    continue; // `tiledb_cloud_tasks::`
+                }
+                assert!(
+                    text[i..].starts_with("crate::cli"),
+                    "{}: {}",
+                    path.display(),
+                    &text[i..text.len().min(i + 40)]
+                );
+            }
+        }
+    }
+    assert!(files >= 8, "src/cli/ was read");
+}
