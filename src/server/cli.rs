@@ -88,12 +88,7 @@ fn config(args: Args, extra_users: &[UserSpec]) -> ServerConfig {
     }
     for user in extra_users {
         let namespaces: Vec<&str> = user.namespaces.iter().map(String::as_str).collect();
-        config = config.user(
-            &user.name,
-            &user.key,
-            user.password.as_deref(),
-            &namespaces,
-        );
+        config = config.user(&user.name, &user.key, user.password.as_deref(), &namespaces);
     }
     if let Some(n) = args.max_concurrent_queries {
         config = config.max_concurrent_queries(n);

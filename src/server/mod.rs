@@ -52,9 +52,9 @@
 //!
 //! # Choices where the spec is silent (or the real service differs)
 //!
-//! - `result_format` defaults to `json` when absent, `null` or `{}` (what the official Python
-//!   client sends for its `ResultFormat` model object) (the Python client sends `arrow`; the real
-//!   service's own default is not documented). `json` is always produced, `arrow` when the crate
+//! - `result_format` defaults to `json` when absent, `null` or `{}` (`{}` is what the official
+//!   Python client sends for its `ResultFormat` model object; its own default is `arrow`, the real
+//!   service's default is not documented). `json` is always produced, `arrow` when the crate
 //!   is built with the `arrow` feature (see [Arrow results](#arrow-results)); any other format is
 //!   a 400 naming it (and naming the supported ones). JSON rows are objects keyed by column name in column order: INTEGER and
 //!   REAL are numbers (non-finite REAL becomes `null`), TEXT a string, BLOB a base64 (standard,

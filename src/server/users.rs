@@ -103,7 +103,14 @@ mod tests {
         assert_eq!(u.password, None);
         let u = parse_user("bob:key:ns1:pa:ss").unwrap();
         assert_eq!(u.password.as_deref(), Some("pa:ss"));
-        for bad in ["bob", "bob:key", "bob:key:", "bob:key: , ", ":key:ns", "bob::ns"] {
+        for bad in [
+            "bob",
+            "bob:key",
+            "bob:key:",
+            "bob:key: , ",
+            ":key:ns",
+            "bob::ns",
+        ] {
             assert!(parse_user(bad).is_err(), "{bad}");
         }
     }
@@ -118,7 +125,10 @@ mod tests {
         assert!(err.starts_with("line 4:"), "{err}");
         assert!(!err.contains("secret"), "{err}");
         let text = format!("{:?}", parse_user("bob:secret:ns:hunter2").unwrap());
-        assert!(!text.contains("secret") && !text.contains("hunter2"), "{text}");
+        assert!(
+            !text.contains("secret") && !text.contains("hunter2"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -126,6 +136,10 @@ mod tests {
         let users = parse_users_env(" a:k1:x:pw\n b:k2:y,z ").unwrap();
         assert_eq!(users.len(), 2);
         assert_eq!(users[1].namespaces, vec!["y", "z"]);
-        assert!(parse_users_env("a:k1:x b").unwrap_err().starts_with("entry 2:"));
+        assert!(
+            parse_users_env("a:k1:x b")
+                .unwrap_err()
+                .starts_with("entry 2:")
+        );
     }
 }

@@ -86,14 +86,13 @@ fn parse_body(
         }
     })?;
     let mut de = serde_json::Deserializer::from_slice(&bytes);
-    let mut value: serde_json::Value =
-        serde::Deserialize::deserialize(&mut de).map_err(|e| {
-            ApiFailure::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::MalformedBody,
-                format!("invalid SQLParameters body: {e}"),
-            )
-        })?;
+    let mut value: serde_json::Value = serde::Deserialize::deserialize(&mut de).map_err(|e| {
+        ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedBody,
+            format!("invalid SQLParameters body: {e}"),
+        )
+    })?;
     de.end().map_err(|e| {
         ApiFailure::new(
             StatusCode::BAD_REQUEST,

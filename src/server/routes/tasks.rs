@@ -159,7 +159,11 @@ fn lenient_paging(raw: &str) -> impl Iterator<Item = (String, String)> + '_ {
     url::form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| {
         let negative = matches!(k.as_ref(), "page" | "per_page")
             && v.trim().parse::<i64>().is_ok_and(|n| n < 0);
-        let value = if negative { "0".to_owned() } else { v.into_owned() };
+        let value = if negative {
+            "0".to_owned()
+        } else {
+            v.into_owned()
+        };
         (k.into_owned(), value)
     })
 }
@@ -193,10 +197,9 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str) -> Result<(u64, u64, Order), ApiFailure> {
-        let q =
-            TasksQuery::from_pairs(lenient_paging(raw)).map_err(|e| {
-                ApiFailure::invalid(format!("parameter {} {}", e.wire_name(), e.reason))
-            })?;
+        let q = TasksQuery::from_pairs(lenient_paging(raw)).map_err(|e| {
+            ApiFailure::invalid(format!("parameter {} {}", e.wire_name(), e.reason))
+        })?;
         let (page, per_page) = paging(&q);
         Ok((page, per_page, order(&q)?))
     }

@@ -39,7 +39,9 @@ async fn result_format_empty_object_or_null_reads_as_absent_the_default_json() {
 async fn list_paging_out_of_range_is_served_and_pagination_reports_what_was_applied() {
     let h = Harness::default().await;
     for i in 0..12 {
-        let resp = h.sql("local", json!({"query": format!("SELECT {i}")})).await;
+        let resp = h
+            .sql("local", json!({"query": format!("SELECT {i}")}))
+            .await;
         assert_eq!(resp.status(), StatusCode::OK);
     }
     // (query, page applied, per_page applied, tasks on the page)
