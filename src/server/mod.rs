@@ -52,8 +52,9 @@
 //!
 //! # Choices where the spec is silent (or the real service differs)
 //!
-//! - `result_format` defaults to `json` when absent (the Python client sends `arrow`; the real
-//!   service's own default is not documented). `json` is always produced, `arrow` when the crate
+//! - `result_format` defaults to `json` when absent, `null` or `{}` (`{}` is what the official
+//!   Python client sends for its `ResultFormat` model object; its own default is `arrow`, the real
+//!   service's default is not documented). `json` is always produced, `arrow` when the crate
 //!   is built with the `arrow` feature (see [Arrow results](#arrow-results)); any other format is
 //!   a 400 naming it (and naming the supported ones). JSON rows are objects keyed by column name in column order: INTEGER and
 //!   REAL are numbers (non-finite REAL becomes `null`), TEXT a string, BLOB a base64 (standard,
@@ -68,7 +69,10 @@
 //! - `start_time` is when the server accepted the task (queries start at once or are refused
 //!   with 503). Tasks found QUEUED or RUNNING when the server starts (after a crash or kill) are
 //!   recorded FAILED with "the server stopped while the task was running", with no finish time.
-//! - `GET /v1/tasks`: `page` is 1-based (default 1); `per_page` defaults to 10, at most 1000;
+//! - `GET /v1/tasks`: `page` is 1-based (default 1; below 1 reads as 1); `per_page` defaults to
+//!   10 (also for 0 or less) and is clamped to 1000; `pagination_metadata` reports the page and
+//!   size applied, so a listing is never refused for its paging (our choice: the service's own
+//!   handling of these values is not documented);
 //!   `start`/`end` are inclusive Unix seconds on `start_time`; `exclude_type` is comma-joined (a
 //!   repeated key also works); `file_type`/`exclude_file_type` are repeated keys (SQL tasks have no
 //!   array: any `file_type` or `array` filter matches none of them, `exclude_file_type` removes
@@ -136,6 +140,7 @@ mod routes;
 mod sandbox;
 mod state;
 mod store;
+mod users;
 
 use std::fmt;
 use std::net::SocketAddr;

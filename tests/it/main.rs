@@ -27,6 +27,8 @@ mod secrets;
 mod cli;
 #[cfg(feature = "server")]
 mod e2e;
+#[cfg(feature = "server")]
+mod emulator;
 mod memory;
 mod readme;
 #[cfg(feature = "server")]

@@ -86,7 +86,22 @@ fn parse_body(
         }
     })?;
     let mut de = serde_json::Deserializer::from_slice(&bytes);
-    let params: SqlParameters = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut value: serde_json::Value = serde::Deserialize::deserialize(&mut de).map_err(|e| {
+        ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedBody,
+            format!("invalid SQLParameters body: {e}"),
+        )
+    })?;
+    de.end().map_err(|e| {
+        ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MalformedBody,
+            format!("invalid SQLParameters body: {e}"),
+        )
+    })?;
+    empty_format_is_absent(&mut value);
+    let params: SqlParameters = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = if path == "." {
@@ -96,12 +111,17 @@ fn parse_body(
         };
         ApiFailure::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedBody, message)
     })?;
-    de.end().map_err(|e| {
-        ApiFailure::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::MalformedBody,
-            format!("invalid SQLParameters body: {e}"),
-        )
-    })?;
     Ok(params)
+}
+
+/// The official Python client sends its `ResultFormat` model object as `"result_format": {}`;
+/// like `null`, that reads as "no format asked for" (the default).
+fn empty_format_is_absent(body: &mut serde_json::Value) {
+    if let Some(fields) = body.as_object_mut()
+        && fields
+            .get("result_format")
+            .is_some_and(|f| f.is_null() || f.as_object().is_some_and(|o| o.is_empty()))
+    {
+        fields.remove("result_format");
+    }
 }
