@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use super::users::{self, USERS_ENV, UserSpec};
-use super::{LocalServer, ServerConfig};
+use super::{LocalServer, ServerConfig, Timing};
 
 /// Runs a local TileDB Cloud Tasks server (SQL on SQLite).
 #[derive(Parser)]
@@ -43,6 +43,11 @@ struct Args {
     /// skipped). Users also come from TILEDB_TASKS_SERVER_USERS (whitespace-separated entries).
     #[arg(long, value_name = "PATH")]
     users_file: Option<PathBuf>,
+    /// When POST /v1/sql answers: `holding` (when the query has finished, as TileDB Cloud does) or
+    /// `detached` (at once, with the task id, when the result is stored or not downloaded)
+    /// [default: detached]. One request may ask otherwise with X-TileDB-Emulator-Timing.
+    #[arg(long, value_name = "holding|detached")]
+    timing: Option<Timing>,
     /// Queries that may run at once; more are answered 503 with Retry-After [default: 4].
     #[arg(long)]
     max_concurrent_queries: Option<usize>,
@@ -89,6 +94,9 @@ fn config(args: Args, extra_users: &[UserSpec]) -> ServerConfig {
     for user in extra_users {
         let namespaces: Vec<&str> = user.namespaces.iter().map(String::as_str).collect();
         config = config.user(&user.name, &user.key, user.password.as_deref(), &namespaces);
+    }
+    if let Some(timing) = args.timing {
+        config = config.timing(timing);
     }
     if let Some(n) = args.max_concurrent_queries {
         config = config.max_concurrent_queries(n);

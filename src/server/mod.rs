@@ -15,7 +15,7 @@
 //!
 //! | Route | Answers |
 //! | --- | --- |
-//! | `POST /v1/sql/{namespace}` | 200 rows, 204 no columns or `dont_download_results`, 400/403/413/503 `Error` |
+//! | `POST /v1/sql/{namespace}` | 200 rows, 204 no columns or `dont_download_results` (at once or when finished: see [`Timing`]), 400/403/413/503 `Error` |
 //! | `GET /v1/task/{id}` | 200 `ArrayTask`, 404 when unknown or not visible to the caller |
 //! | `GET /v1/task/{id}/result` | 200 stored bytes, 202 while a storing task is queued or running, 404 otherwise |
 //! | `GET /v1/tasks` | 200 `ArrayTaskData` with `pagination_metadata` |
@@ -130,10 +130,12 @@ mod auth;
 pub mod cli;
 mod config;
 mod data_dir;
+mod emulator;
 mod encode;
 mod engine;
 mod error;
 mod jobs;
+mod journal;
 mod limits;
 mod listener;
 mod routes;
@@ -154,11 +156,14 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 pub use config::ServerConfig;
+pub use emulator::{TIMING_HEADER, Timing};
 pub use error::ServerError;
+pub use journal::JournalEntry;
 
 use auth::Users;
 use config::DEFAULT_USER;
 use data_dir::{DataDir, prepare_data_dir};
+use emulator::Emulator;
 use engine::Engine;
 use listener::{KillSwitch, KillableListener};
 use state::{AppState, Clock, InFlight};
@@ -265,6 +270,7 @@ impl LocalServer {
             accepting: AtomicBool::new(true),
             stop,
             limits: config.limits.clone(),
+            emulator: Emulator::new(&config.emulator),
         });
 
         let switch = Arc::new(KillSwitch::default());
