@@ -14,6 +14,7 @@ mod api;
 mod architecture;
 mod faults;
 mod handle;
+mod lies;
 mod listing;
 mod models;
 mod properties;
