@@ -118,12 +118,7 @@ async fn submit(
         }
     };
     let stored = params.store_results == Some(true);
-    let submission = match api.submit(namespace, params, ae, timeout, w.stream).await {
-        Ok(submission) => submission,
-        Err(error) if mode == Mode::Stored => return Err(failed_task(api, error).await),
-        Err(error) => return Err(error),
-    };
-    match submission {
+    match api.submit(namespace, params, ae, timeout, w.stream).await? {
         Submission::Rows {
             task_id,
             content_type,
@@ -165,26 +160,6 @@ async fn submit(
             Ok(Submitted::Wait(task_id))
         }
         Submission::Orphaned { task_id, error } => Err(error.with_task_id(&task_id)),
-    }
-}
-
-/// A refused submission that names its task: the service ran the task (holding the POST until
-/// it ended) and it failed. That is the [`Error::TaskFailed`] a poll would have found, with the
-/// task's own status and message; any other error stays as it was.
-async fn failed_task(api: &TasksApi, error: Error) -> Error {
-    let (Error::Api(_), Some(id)) = (&error, error.task_id().cloned()) else {
-        return error;
-    };
-    match api.task_id_get(id.clone()).await {
-        Ok(task) => match task.status {
-            Some(status) if status.is_unsuccessful() => Error::TaskFailed {
-                task_id: id,
-                status,
-                message: task.status_message,
-            },
-            _ => error,
-        },
-        Err(_) => error,
     }
 }
 
