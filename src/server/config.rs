@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::auth::User;
+use super::emulator::EmulatorConfig;
 use super::engine;
 use super::error::ServerError;
 use super::limits::Limits;
@@ -34,6 +35,7 @@ pub struct ServerConfig {
     pub(crate) api_key: String,
     users: Vec<UserConfig>,
     pub(crate) limits: Limits,
+    pub(crate) emulator: EmulatorConfig,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -49,6 +51,7 @@ impl fmt::Debug for ServerConfig {
             .field("api_key", &"<redacted>")
             .field("extra_users", &users)
             .field("limits", &self.limits)
+            .field("timing", &self.emulator.timing)
             .finish()
     }
 }
@@ -79,6 +82,7 @@ impl ServerConfig {
             api_key: random_key(),
             users: Vec::new(),
             limits: Limits::default(),
+            emulator: EmulatorConfig::default(),
         }
     }
 

@@ -15,7 +15,7 @@
 //!
 //! | Route | Answers |
 //! | --- | --- |
-//! | `POST /v1/sql/{namespace}` | 200 rows, 204 no columns or `dont_download_results`, 400/403/413/503 `Error` |
+//! | `POST /v1/sql/{namespace}` | 200 rows, 204 no columns or `dont_download_results` (at once or when finished: see [`Timing`]), 400/403/413/503 `Error` |
 //! | `GET /v1/task/{id}` | 200 `ArrayTask`, 404 when unknown or not visible to the caller |
 //! | `GET /v1/task/{id}/result` | 200 stored bytes, 202 while a storing task is queued or running, 404 otherwise |
 //! | `GET /v1/tasks` | 200 `ArrayTaskData` with `pagination_metadata` |
@@ -81,8 +81,9 @@
 //!
 //! # Choices where the spec is silent (or the real service differs)
 //!
-//! - `result_format` defaults to `json` when absent (the Python client sends `arrow`; the real
-//!   service's own default is not documented). `json` is always produced, `arrow` when the crate
+//! - `result_format` defaults to `json` when absent, `null` or `{}` (`{}` is what the official
+//!   Python client sends for its `ResultFormat` model object; its own default is `arrow`, the real
+//!   service's default is not documented). `json` is always produced, `arrow` when the crate
 //!   is built with the `arrow` feature (see [Arrow results](#arrow-results)); any other format is
 //!   a 400 naming it (and naming the supported ones). JSON rows are objects keyed by column name in column order: INTEGER and
 //!   REAL are numbers (non-finite REAL becomes `null`), TEXT a string, BLOB a base64 (standard,
@@ -97,7 +98,10 @@
 //! - `start_time` is when the server accepted the task (queries start at once or are refused
 //!   with 503). Tasks found QUEUED or RUNNING when the server starts (after a crash or kill) are
 //!   recorded FAILED with "the server stopped while the task was running", with no finish time.
-//! - `GET /v1/tasks`: `page` is 1-based (default 1); `per_page` defaults to 10, at most 1000;
+//! - `GET /v1/tasks`: `page` is 1-based (default 1; below 1 reads as 1); `per_page` defaults to
+//!   10 (also for 0 or less) and is clamped to 1000; `pagination_metadata` reports the page and
+//!   size applied, so a listing is never refused for its paging (our choice: the service's own
+//!   handling of these values is not documented);
 //!   `start`/`end` are inclusive Unix seconds on `start_time`; `exclude_type` is comma-joined (a
 //!   repeated key also works); `file_type`/`exclude_file_type` are repeated keys (SQL tasks have no
 //!   array: any `file_type` or `array` filter matches none of them, `exclude_file_type` removes
@@ -155,16 +159,19 @@ mod auth;
 pub mod cli;
 mod config;
 mod data_dir;
+mod emulator;
 mod encode;
 mod engine;
 mod error;
 mod jobs;
+mod journal;
 mod limits;
 mod listener;
 mod routes;
 mod sandbox;
 mod state;
 mod store;
+mod users;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -178,11 +185,14 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 pub use config::ServerConfig;
+pub use emulator::{TIMING_HEADER, Timing};
 pub use error::ServerError;
+pub use journal::JournalEntry;
 
 use auth::Users;
 use config::DEFAULT_USER;
 use data_dir::{DataDir, prepare_data_dir};
+use emulator::Emulator;
 use engine::Engine;
 use listener::KillSwitch;
 use state::{AppState, Clock, InFlight};
@@ -289,6 +299,7 @@ impl LocalServer {
             accepting: AtomicBool::new(true),
             stop,
             limits: config.limits.clone(),
+            emulator: Emulator::new(&config.emulator),
         });
 
         let switch = Arc::new(KillSwitch::default());

@@ -104,9 +104,12 @@ async fn submit(
 ) -> Result<Submitted> {
     let expected = params.result_format.clone();
     let timeout = match mode {
+        // Stored, and the rows asked for with the answer too: a service that holds the POST
+        // until the query ends (TileDB Cloud does) answers with them, and nothing is polled; one
+        // that answers at once (204, the task id) has the result polled.
         Mode::Stored => {
             params.store_results.get_or_insert(true);
-            params.dont_download_results = Some(true);
+            params.dont_download_results = Some(false);
             None
         }
         Mode::Inline => {
@@ -115,7 +118,12 @@ async fn submit(
         }
     };
     let stored = params.store_results == Some(true);
-    match api.submit(namespace, params, ae, timeout, w.stream).await? {
+    let submission = match api.submit(namespace, params, ae, timeout, w.stream).await {
+        Ok(submission) => submission,
+        Err(error) if mode == Mode::Stored => return Err(failed_task(api, error).await),
+        Err(error) => return Err(error),
+    };
+    match submission {
         Submission::Rows {
             task_id,
             content_type,
@@ -128,7 +136,8 @@ async fn submit(
                 .await
                 .map(Submitted::Answered)
         }
-        Submission::Accepted { task_id: Some(id) } if mode == Mode::Stored => {
+        // Answered before the rows were ready (or without them): they are stored, so fetch them.
+        Submission::Accepted { task_id: Some(id) } if mode == Mode::Stored || stored => {
             w.submitted(&id);
             Ok(Submitted::Wait(id))
         }
@@ -156,6 +165,26 @@ async fn submit(
             Ok(Submitted::Wait(task_id))
         }
         Submission::Orphaned { task_id, error } => Err(error.with_task_id(&task_id)),
+    }
+}
+
+/// A refused submission that names its task: the service ran the task (holding the POST until
+/// it ended) and it failed. That is the [`Error::TaskFailed`] a poll would have found, with the
+/// task's own status and message; any other error stays as it was.
+async fn failed_task(api: &TasksApi, error: Error) -> Error {
+    let (Error::Api(_), Some(id)) = (&error, error.task_id().cloned()) else {
+        return error;
+    };
+    match api.task_id_get(id.clone()).await {
+        Ok(task) => match task.status {
+            Some(status) if status.is_unsuccessful() => Error::TaskFailed {
+                task_id: id,
+                status,
+                message: task.status_message,
+            },
+            _ => error,
+        },
+        Err(_) => error,
     }
 }
 

@@ -21,7 +21,7 @@ mod reply;
 use crate::task_id::TaskId;
 pub use reply::parse_retry_after;
 use reply::{Body, ERROR_BODY_LIMIT, read_limited, task_id_of, transport_error};
-pub(crate) use reply::{Payload, Reply};
+pub(crate) use reply::{Payload, Reply, empty_body_error};
 
 /// The most redirects one attempt follows.
 pub(crate) const MAX_REDIRECTS: usize = 10;
@@ -255,6 +255,11 @@ impl Transport {
                         span.record("error.type", reply.status.as_str());
                     }
                     if reply.status.is_success() || reply.status.is_redirection() {
+                        return result.map_err(|f| f.error);
+                    }
+                    // A submission whose answer names a task is never sent again, whatever the
+                    // status (a 503 or 429 included): the task exists, and `api` follows it.
+                    if req.kind == Kind::Submit && reply.task_id.is_some() {
                         return result.map_err(|f| f.error);
                     }
                     (

@@ -14,6 +14,7 @@ mod api;
 mod architecture;
 mod faults;
 mod handle;
+mod lies;
 mod listing;
 mod models;
 mod properties;
@@ -26,6 +27,8 @@ mod secrets;
 mod cli;
 #[cfg(feature = "server")]
 mod e2e;
+#[cfg(feature = "server")]
+mod emulator;
 mod memory;
 mod readme;
 #[cfg(feature = "server")]

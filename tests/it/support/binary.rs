@@ -20,9 +20,18 @@ impl Binary {
     /// Spawns the binary (killed on drop) and reads its first line, which must name its address
     /// on 127.0.0.1.
     pub async fn spawn<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Binary {
+        Binary::spawn_with_env(args, []).await
+    }
+
+    /// [`Binary::spawn`], with these environment variables set.
+    pub async fn spawn_with_env<S: AsRef<OsStr>>(
+        args: impl IntoIterator<Item = S>,
+        env: impl IntoIterator<Item = (&'static str, String)>,
+    ) -> Binary {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tiledb-tasks-server"))
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
