@@ -60,6 +60,22 @@ struct Args {
     /// How long stored results are kept, in seconds [default: 86400].
     #[arg(long)]
     result_ttl_secs: Option<u64>,
+    /// Time a client has to send a request head, in seconds; past it, 408 [default: 5].
+    #[arg(long)]
+    header_timeout_secs: Option<u64>,
+    /// Time a connection may stay open with no request in progress, in seconds [default: 60].
+    #[arg(long)]
+    idle_timeout_secs: Option<u64>,
+    /// Time an answer may wait for a client that reads nothing, in seconds [default: 30].
+    #[arg(long)]
+    write_timeout_secs: Option<u64>,
+    /// Connections open at once; past it the longest-idle one is closed, or 503 [default: 1024,
+    /// lowered to fit the file descriptor limit].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Largest request head (request line and headers), in bytes; past it, 431 [default: 65536].
+    #[arg(long)]
+    max_header_bytes: Option<usize>,
 }
 
 /// Every extra user: `--user`s, then the users file, then the environment. An error says which
@@ -109,6 +125,21 @@ fn config(args: Args, extra_users: &[UserSpec]) -> ServerConfig {
     }
     if let Some(secs) = args.result_ttl_secs {
         config = config.result_ttl(Duration::from_secs(secs));
+    }
+    if let Some(secs) = args.header_timeout_secs {
+        config = config.header_timeout(Duration::from_secs(secs));
+    }
+    if let Some(secs) = args.idle_timeout_secs {
+        config = config.idle_timeout(Duration::from_secs(secs));
+    }
+    if let Some(secs) = args.write_timeout_secs {
+        config = config.write_timeout(Duration::from_secs(secs));
+    }
+    if let Some(n) = args.max_connections {
+        config = config.max_connections(n);
+    }
+    if let Some(n) = args.max_header_bytes {
+        config = config.max_header_bytes(n);
     }
     config
 }
