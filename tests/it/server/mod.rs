@@ -3,6 +3,7 @@
 
 mod auth;
 mod bin;
+mod hostile;
 mod http;
 mod lifecycle;
 mod list;

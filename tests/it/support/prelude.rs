@@ -17,7 +17,9 @@ pub use tiledb_cloud_tasks::{
 };
 
 #[cfg(feature = "server")]
-pub use tiledb_cloud_tasks::server::{LocalServer, ServerConfig, ServerError};
+pub use tiledb_cloud_tasks::server::{
+    LocalServer, ServerConfig, ServerError, TIMING_HEADER, Timing,
+};
 
 #[cfg(feature = "arrow")]
 pub use tiledb_cloud_tasks::{arrow_array, arrow_schema};
