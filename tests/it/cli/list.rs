@@ -337,7 +337,7 @@ async fn listing_through_a_gate(
     assert_eq!(ids.len(), expected, "every task, once");
     // One request per page, and one more when the last page is full (the SDK checks that
     // nothing follows a full page marked last).
-    let checks = usize::from(expected % per_page == 0);
+    let checks = usize::from(expected.is_multiple_of(per_page));
     assert_eq!(gate.requests(), last_page + checks, "one request per page");
     peak
 }
