@@ -18,7 +18,7 @@ use crate::model::{ArrayTask, ArrayTaskData, ErrorBody, ResultFormat, SqlParamet
 use crate::policy::Clock;
 use crate::task_id::TaskId;
 pub(crate) use crate::transport::Payload;
-use crate::transport::{Kind, Reply, Req, Transport, empty_body_error};
+use crate::transport::{Kind, Limit, Reply, Req, Transport, empty_body_error};
 
 /// The low-level Tasks API. Get one from [`Client::api`](crate::Client::api); it is a cheap clone
 /// of the client.
@@ -223,6 +223,7 @@ impl TasksApi {
         req.body = Some(Bytes::from(body));
         req.accept_encoding = accept_encoding.map(str::to_owned);
         req.timeout = timeout;
+        req.limit = Limit::Result;
         let reply = match self.transport.send_streaming(&req).await {
             Ok(reply) => reply,
             // Sent, and the service named the task before the answer was lost.
@@ -323,6 +324,7 @@ impl TasksApi {
         );
         req.task_id = Some(id.clone());
         req.accept_encoding = accept_encoding.map(str::to_owned);
+        req.limit = Limit::Result;
         let reply = if stream {
             self.transport.send_streaming(&req).await?
         } else {

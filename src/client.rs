@@ -11,7 +11,7 @@ use crate::auth::{self, Credentials, Secret};
 use crate::error::{Error, Result};
 use crate::list::TaskList;
 use crate::model::SqlParameters;
-use crate::policy::{Clock, PollPolicy, RetryPolicy, TokioClock};
+use crate::policy::{Clock, PollPolicy, RetryPolicy, TokioClock, TransferPolicy};
 use crate::task::TaskHandle;
 use crate::task_id::TaskId;
 use crate::transport::{Settings, Transport};
@@ -120,6 +120,7 @@ pub struct ClientBuilder {
     timeout: Option<Duration>,
     retry: RetryPolicy,
     poll: PollPolicy,
+    transfer: TransferPolicy,
     http: Option<reqwest::Client>,
     clock: Arc<dyn Clock>,
     accept_encoding: Option<String>,
@@ -133,9 +134,10 @@ impl Default for ClientBuilder {
             credentials: None,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             connect_timeout: Duration::from_secs(10),
-            timeout: Some(Duration::from_secs(60)),
+            timeout: None,
             retry: RetryPolicy::default(),
             poll: PollPolicy::default(),
+            transfer: TransferPolicy::default(),
             http: None,
             clock: Arc::new(TokioClock),
             accept_encoding: None,
@@ -194,10 +196,19 @@ impl ClientBuilder {
         self
     }
 
-    /// How long one HTTP attempt may take in all. Default 60 s; `None` for no limit. Ignored with
-    /// [`http_client`](Self::http_client).
+    /// How long one HTTP attempt may take in all, its whole body included. Default `None`: no
+    /// total, since a large result on a slow link can take as long as it needs while it progresses;
+    /// slow or stalled answers are caught by the [`TransferPolicy`] (read timeout, minimum rate)
+    /// instead, and a handle's wait by its deadline. Ignored with [`http_client`](Self::http_client).
     pub fn timeout(mut self, d: Option<Duration>) -> Self {
         self.timeout = d;
+        self
+    }
+
+    /// How answers are read: the read timeout, the minimum rate, and the size limits of bodies
+    /// read into memory. See [`TransferPolicy`] for the defaults.
+    pub fn transfer_policy(mut self, policy: TransferPolicy) -> Self {
+        self.transfer = policy;
         self
     }
 
@@ -257,6 +268,7 @@ impl ClientBuilder {
             http: self.http,
             retry: self.retry,
             clock: self.clock,
+            transfer: self.transfer,
         })?;
         Ok(Client {
             inner: Arc::new(Inner {

@@ -97,6 +97,11 @@ pub enum Error {
     /// Redirects went wrong: too many, or one without a usable `Location`.
     #[error("redirect error: {0}")]
     Redirect(String),
+
+    /// A body read into memory grew past its [`TransferPolicy`](crate::policy::TransferPolicy)
+    /// limit; the error names the limit.
+    #[error(transparent)]
+    TooLarge(Box<TooLargeError>),
 }
 
 fn task_suffix(id: Option<&TaskId>) -> String {
@@ -165,17 +170,122 @@ pub struct TransportError {
     pub url: String,
     /// The task, if the service had named it before the failure.
     pub task_id: Option<TaskId>,
-    /// What reqwest reported.
+    /// What failed: the HTTP client's error, or the
+    /// [`TransferPolicy`](crate::policy::TransferPolicy)'s verdict on a body that stalled or
+    /// trickled.
     #[source]
-    pub source: reqwest::Error,
+    pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    cause: TransportCause,
+    transient: bool,
+    connect: bool,
+}
+
+/// Why a request got no complete answer (the part of it the predicates answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransportCause {
+    /// No answer, or no more of the body, in time.
+    Timeout,
+    /// Anything else.
+    Other,
 }
 
 impl TransportError {
-    fn is_transient(&self) -> bool {
-        let e = &self.source;
+    /// A failure reqwest reported, classified.
+    pub(crate) fn from_reqwest(
+        method: &str,
+        url: &str,
+        task_id: Option<TaskId>,
+        e: reqwest::Error,
+    ) -> TransportError {
+        let connect = e.is_connect();
+        let cause = if e.is_timeout() {
+            TransportCause::Timeout
+        } else {
+            TransportCause::Other
+        };
         // A body that failed while being read whole (reset, cut short) is reported by reqwest as a
         // decode error, not a body error; the transport retries it like any other.
-        e.is_connect() || e.is_timeout() || e.is_request() || e.is_body() || e.is_decode()
+        let transient = connect || e.is_timeout() || e.is_request() || e.is_body() || e.is_decode();
+        TransportError {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            task_id,
+            source: Box::new(e),
+            cause,
+            transient,
+            connect,
+        }
+    }
+
+    /// A failure found by this crate itself (a body that stalled), with its cause.
+    pub(crate) fn new(
+        method: &str,
+        url: &str,
+        task_id: Option<TaskId>,
+        cause: TransportCause,
+        inner: Box<dyn std::error::Error + Send + Sync + 'static>,
+    ) -> TransportError {
+        TransportError {
+            method: method.to_owned(),
+            url: url.to_owned(),
+            task_id,
+            source: inner,
+            cause,
+            transient: true,
+            connect: false,
+        }
+    }
+
+    /// Whether it ran out of time: waiting for the answer, a body that stopped sending, or one
+    /// below the minimum rate.
+    pub fn is_timeout(&self) -> bool {
+        self.cause == TransportCause::Timeout
+    }
+
+    /// Whether no connection could be made: the request did not reach the service.
+    pub fn is_connect(&self) -> bool {
+        self.connect
+    }
+
+    fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
+
+/// A body read into memory that grew past its limit (counted after decompression), so it was not
+/// read further.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{what} is larger than {limit} bytes (the limit {setting}){}",
+    task_suffix(task_id.as_ref())
+)]
+#[non_exhaustive]
+pub struct TooLargeError {
+    what: String,
+    setting: &'static str,
+    limit: u64,
+    task_id: Option<TaskId>,
+}
+
+impl TooLargeError {
+    /// What was being read (`GET <url>`, one row of a result).
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// The setting whose limit was hit (`TransferPolicy::max_response_bytes`, …).
+    pub fn setting(&self) -> &'static str {
+        self.setting
+    }
+
+    /// The limit, in bytes.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The task it was about, if any.
+    pub fn task_id(&self) -> Option<&TaskId> {
+        self.task_id.as_ref()
     }
 }
 
@@ -242,6 +352,27 @@ impl Error {
         }
     }
 
+    /// Whether it ran out of time: a wait past its deadline ([`Error::Timeout`]), or a request
+    /// whose answer did not come, stopped sending or trickled
+    /// ([`TransportError::is_timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Error::Timeout { .. } => true,
+            Error::Transport(e) => e.is_timeout(),
+            Error::Listing { source, .. } => source.is_timeout(),
+            _ => false,
+        }
+    }
+
+    /// Whether no connection could be made: the request did not reach the service.
+    pub fn is_connect(&self) -> bool {
+        match self {
+            Error::Transport(e) => e.is_connect(),
+            Error::Listing { source, .. } => source.is_connect(),
+            _ => false,
+        }
+    }
+
     /// The HTTP status the service answered, if it answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -271,6 +402,7 @@ impl Error {
             Error::Api(e) => e.task_id.as_ref(),
             Error::Transport(e) => e.task_id.as_ref(),
             Error::Decode(e) => e.task_id.as_ref(),
+            Error::TooLarge(e) => e.task_id.as_ref(),
             Error::Timeout { task_id, .. } => task_id.as_ref(),
             Error::TaskFailed { task_id, .. } | Error::ResultNotAvailable { task_id, .. } => {
                 Some(task_id)
@@ -288,6 +420,21 @@ impl Error {
         }
     }
 
+    /// A body past its size limit: `what` was being read, `setting` names the limit.
+    pub(crate) fn too_large(
+        what: String,
+        setting: &'static str,
+        limit: u64,
+        task_id: Option<TaskId>,
+    ) -> Error {
+        Error::TooLarge(Box::new(TooLargeError {
+            what,
+            setting,
+            limit,
+            task_id,
+        }))
+    }
+
     pub(crate) fn invalid(argument: &'static str, reason: impl Into<String>) -> Error {
         Error::InvalidArgument {
             argument,
@@ -301,6 +448,7 @@ impl Error {
             Error::Api(e) => &mut e.task_id,
             Error::Transport(e) => &mut e.task_id,
             Error::Decode(e) => &mut e.task_id,
+            Error::TooLarge(e) => &mut e.task_id,
             Error::Timeout { task_id, .. } => task_id,
             _ => return self,
         };

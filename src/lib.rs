@@ -25,7 +25,7 @@ mod transport;
 pub use api::{ResultResponse, SqlResponse, TasksApi};
 pub use auth::{Credentials, Secret};
 pub use client::{Client, ClientBuilder, DEFAULT_HOST, DEFAULT_USER_AGENT};
-pub use error::{ApiError, DecodeError, Error, Result, TransportError};
+pub use error::{ApiError, DecodeError, Error, Result, TooLargeError, TransportError};
 pub use list::TaskList;
 pub use model::TASK_ID_HEADER;
 pub use model::{ArrayTask, ArrayTaskStatus, ResultFormat, SqlParameters, TaskOrder, TasksQuery};

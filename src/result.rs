@@ -265,21 +265,14 @@ impl ResultStream {
         self.body.into_stream()
     }
 
-    /// Reads the whole body into an [`SqlResult`].
+    /// Reads the whole body into an [`SqlResult`], up to
+    /// [`TransferPolicy::max_result_bytes`](crate::policy::TransferPolicy::max_result_bytes).
     pub async fn collect(self) -> Result<SqlResult> {
-        let task_id = self.task_id.clone();
-        let format = self.format.clone();
-        let content_type = self.content_type.clone();
-        let mut body = Vec::new();
-        let mut chunks = self.bytes_stream();
-        while let Some(chunk) = chunks.next().await {
-            body.extend_from_slice(&chunk?);
-        }
         Ok(SqlResult {
-            task_id,
-            format,
-            content_type,
-            body: Bytes::from(body),
+            body: self.body.bytes().await?,
+            task_id: self.task_id,
+            format: self.format,
+            content_type: self.content_type,
         })
     }
 
@@ -292,6 +285,9 @@ impl ResultStream {
             return futures::stream::once(async move { Err(e) }).boxed();
         }
         let mut decoder = JsonRowDecoder::<T>::new(self.task_id.clone());
+        // Bounded per row, not in total: one row is held at a time, and no row may grow past this.
+        let max_row = self.body.max_row_bytes();
+        let task_id = self.task_id.clone();
         let mut chunks = self.bytes_stream();
         async_stream::stream! {
             while let Some(chunk) = chunks.next().await {
@@ -308,6 +304,15 @@ impl ResultStream {
                     if failed {
                         return;
                     }
+                }
+                if decoder.buffered() as u64 > max_row {
+                    yield Err(Error::too_large(
+                        "one row of the result".to_owned(),
+                        "TransferPolicy::max_response_bytes",
+                        max_row,
+                        task_id.clone(),
+                    ));
+                    return;
                 }
             }
             if let Some(end) = decoder.finish() {

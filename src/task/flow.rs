@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tracing::{Instrument as _, field};
 
 use super::{Mode, Start, TaskHandle, Update};
-use crate::api::{Payload, ResultOutcome, Submission, TasksApi};
+use crate::api::{Payload, ResultOutcome, Submission, TasksApi, check_segment};
 use crate::error::{Error, Result};
 use crate::model::{ResultFormat, SqlParameters, TASK_ID_HEADER};
 use crate::policy::{Clock, PollPolicy};
@@ -133,6 +133,7 @@ async fn submit(
         }
         // Answered before the rows were ready (or without them): they are stored, so fetch them.
         Submission::Accepted { task_id: Some(id) } if mode == Mode::Stored || stored => {
+            let id = followable(id)?;
             w.submitted(&id);
             Ok(Submitted::Wait(id))
         }
@@ -155,12 +156,35 @@ async fn submit(
         // The task exists, and its answer was lost (or a gateway failed after it was made): wait
         // for its stored result instead of submitting again.
         Submission::Orphaned { task_id, error } if stored => {
+            let task_id = followable(task_id)?;
             tracing::warn!(task_id = %task_id, error = %error, "the submission's answer was lost; polling its task instead of submitting again");
             w.submitted(&task_id);
             Ok(Submitted::Wait(task_id))
         }
         Submission::Orphaned { task_id, error } => Err(error.with_task_id(&task_id)),
     }
+}
+
+/// How much of an unusable task id an error quotes.
+const QUOTED_ID_CHARS: usize = 64;
+
+/// The task the service named for a submission, if this SDK can follow it (a path segment of at
+/// most 1024 bytes). One it cannot (over-long, control characters) is a protocol error, not an
+/// invalid argument: the caller passed no id, and the query was submitted and its task exists. The
+/// error quotes the id's start (at most 64 characters, escaped) and gives its length.
+fn followable(id: TaskId) -> Result<TaskId> {
+    let reason = match check_segment("task id", id.as_str()) {
+        Ok(()) => return Ok(id),
+        Err(Error::InvalidArgument { reason, .. }) => reason,
+        Err(e) => e.to_string(),
+    };
+    let text = id.as_str();
+    let quoted: String = text.chars().take(QUOTED_ID_CHARS).collect();
+    let cut = if quoted.len() < text.len() { "…" } else { "" };
+    Err(Error::Protocol(format!(
+        "the service named the query's task {quoted:?}{cut} ({} bytes), which cannot be followed:          it {reason}; the query was submitted and ran (or is running) under that task, so do not          simply submit it again",
+        text.len()
+    )))
 }
 
 /// The waiting half of the flow, with its clock, schedule and progress channel.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt as _;
 use reqwest::header::{self, HeaderValue};
 use reqwest::{Method, StatusCode};
 use tracing::{Instrument as _, field};
@@ -14,13 +15,15 @@ use url::Url;
 use crate::auth::Credentials;
 use crate::error::{Error, Result};
 use crate::model::API_KEY_HEADER;
-use crate::policy::{AttemptOutcome, Clock, RetryPolicy};
+use crate::policy::{AttemptOutcome, Clock, RetryPolicy, TransferPolicy};
 
+mod body;
 mod reply;
 
 use crate::task_id::TaskId;
+pub(crate) use body::Limit;
 pub use reply::parse_retry_after;
-use reply::{Body, ERROR_BODY_LIMIT, read_limited, task_id_of, transport_error};
+use reply::{Body, ERROR_BODY_LIMIT, fault_error, read_limited, task_id_of, transport_error};
 pub(crate) use reply::{Payload, Reply, empty_body_error};
 
 /// The most redirects one attempt follows.
@@ -51,6 +54,8 @@ pub(crate) struct Req {
     pub(crate) kind: Kind,
     pub(crate) task_id: Option<TaskId>,
     pub(crate) timeout: Option<Duration>,
+    /// The size limit of a body read whole.
+    pub(crate) limit: Limit,
     /// When the caller stops waiting (on the client's clock): no attempt outlives it, and no retry
     /// starts after it.
     pub(crate) deadline: Option<Instant>,
@@ -68,6 +73,7 @@ impl Req {
             kind: Kind::Read,
             task_id: None,
             timeout: None,
+            limit: Limit::Response,
             deadline: None,
         }
     }
@@ -87,6 +93,8 @@ pub(crate) struct Transport {
     /// The client's per-attempt time limit, when this crate built the HTTP client (a caller's own
     /// client keeps its own, unknown here).
     timeout: Option<Duration>,
+    /// Timeouts by progress, and the size limits of bodies read whole.
+    transfer: TransferPolicy,
 }
 
 /// Everything a [`Transport`] is built from (the client builder's settings, unchecked).
@@ -102,6 +110,7 @@ pub(crate) struct Settings {
     pub(crate) http: Option<reqwest::Client>,
     pub(crate) retry: RetryPolicy,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) transfer: TransferPolicy,
 }
 
 impl Transport {
@@ -150,6 +159,7 @@ impl Transport {
             user_agent,
             accept_encoding,
             timeout,
+            transfer: s.transfer,
         })
     }
 }
@@ -160,39 +170,43 @@ struct Failure {
     /// No connection was made: the request was certainly not processed.
     connect: bool,
     timeout: bool,
-    /// Retrying cannot help (a redirect loop, an unusable `Location`).
+    /// Retrying cannot help (a redirect loop, an unusable `Location`, a body past its limit).
     fatal: bool,
+    /// What went wrong, for the span's `error.type`.
+    label: &'static str,
 }
 
 impl Failure {
     fn new(error: Error, connect: bool, timeout: bool) -> Self {
+        let label = if timeout {
+            "timeout"
+        } else if connect {
+            "connect"
+        } else {
+            "transport"
+        };
         Failure {
             error,
             connect,
             timeout,
             fatal: false,
+            label,
         }
     }
 
-    fn fatal(error: Error) -> Self {
+    /// A failure no retry can help; `label` names it (`redirect`, `too_large`).
+    fn fatal(error: Error, label: &'static str) -> Self {
         Failure {
             error,
             connect: false,
             timeout: false,
             fatal: true,
+            label,
         }
     }
 
     fn kind(&self) -> &'static str {
-        if self.timeout {
-            "timeout"
-        } else if self.connect {
-            "connect"
-        } else if self.fatal {
-            "redirect"
-        } else {
-            "transport"
-        }
+        self.label
     }
 }
 
@@ -353,7 +367,22 @@ impl Transport {
             if let Some(t) = self.attempt_timeout(req) {
                 rb = rb.timeout(t);
             }
-            let response = match rb.send().await {
+            // The wait for the head: a GET gets the read timeout; the SQL POST waits as long as
+            // the query runs (bounded by the caller's deadline and the client's `timeout`).
+            let sent = match req.kind {
+                Kind::Read => tokio::time::timeout(self.transfer.get_read_timeout(), rb.send())
+                    .await
+                    .map_err(|_| body::Slow::no_answer(self.transfer.get_read_timeout())),
+                Kind::Submit => Ok(rb.send().await),
+            };
+            let sent = match sent {
+                Ok(sent) => sent,
+                Err(slow) => {
+                    let error = fault_error(body::Fault::Slow(slow), &method, &url, task_id);
+                    return Err(Failure::new(error, false, true));
+                }
+            };
+            let response = match sent {
                 Ok(r) => r,
                 Err(e) => {
                     let (connect, timeout) = (e.is_connect(), e.is_timeout());
@@ -370,9 +399,12 @@ impl Transport {
             {
                 hops += 1;
                 if hops > MAX_REDIRECTS {
-                    return Err(Failure::fatal(Error::Redirect(format!(
-                        "more than {MAX_REDIRECTS} redirects, last to {url}"
-                    ))));
+                    return Err(Failure::fatal(
+                        Error::Redirect(format!(
+                            "more than {MAX_REDIRECTS} redirects, last to {url}"
+                        )),
+                        "redirect",
+                    ));
                 }
                 let next = location
                     .to_str()
@@ -380,9 +412,10 @@ impl Transport {
                     .and_then(|l| url.join(l).ok())
                     .filter(|u| matches!(u.scheme(), "http" | "https"));
                 let Some(next) = next else {
-                    return Err(Failure::fatal(Error::Redirect(format!(
-                        "{status} from {url} with an unusable Location"
-                    ))));
+                    return Err(Failure::fatal(
+                        Error::Redirect(format!("{status} from {url} with an unusable Location")),
+                        "redirect",
+                    ));
                 };
                 if !same_origin(&next, &self.base) {
                     tracing::warn!(
@@ -410,22 +443,31 @@ impl Transport {
                     method,
                 }
             } else if status.is_success() {
-                match response.bytes().await {
+                let chunks = body::watched(response.bytes_stream().boxed(), self.transfer);
+                match body::collect(chunks, req.limit, &self.transfer).await {
                     Ok(b) => Body::Full(b),
-                    Err(e) => {
-                        let timeout = e.is_timeout();
-                        let error = transport_error(&method, &url, task_id, e);
-                        return Err(Failure::new(error, false, timeout));
+                    Err(fault) => {
+                        let (timeout, fatal) = match &fault {
+                            body::Fault::Http(e) => (e.is_timeout(), false),
+                            body::Fault::Slow(_) => (true, false),
+                            body::Fault::TooLarge { .. } => (false, true),
+                        };
+                        let error = fault_error(fault, &method, &url, task_id);
+                        return Err(if fatal {
+                            Failure::fatal(error, "too_large")
+                        } else {
+                            Failure::new(error, false, timeout)
+                        });
                     }
                 }
             } else {
-                Body::Full(read_limited(response, ERROR_BODY_LIMIT).await)
+                Body::Full(read_limited(response, ERROR_BODY_LIMIT, &self.transfer).await)
             };
             return Ok(Reply {
                 status,
                 headers,
                 task_id: task_id.clone(),
-                body: Payload::new(body, task_id),
+                body: Payload::new(body, task_id, self.transfer, req.limit),
             });
         }
     }

@@ -10,8 +10,10 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
-use crate::error::{ApiError, Error, Result, TransportError, snippet};
+use super::body::{self, Fault, Limit};
+use crate::error::{ApiError, Error, Result, TransportCause, TransportError, snippet};
 use crate::model::{ErrorBody, TASK_ID_HEADER};
+use crate::policy::TransferPolicy;
 use crate::task_id::TaskId;
 
 /// How much of an error body is read; the rest is not needed to explain the error.
@@ -25,6 +27,9 @@ pub(crate) struct Payload {
     /// When set, the body must not be empty: it names the answer (`GET /v1/task/{id}/result`), for
     /// the protocol error an empty one becomes.
     required: Option<(&'static str, &'static str)>,
+    /// The timeouts and size limit it is read under.
+    policy: TransferPolicy,
+    limit: Limit,
 }
 
 pub(super) enum Body {
@@ -48,17 +53,29 @@ impl std::fmt::Debug for Payload {
 }
 
 impl Payload {
-    pub(super) fn new(body: Body, task_id: Option<TaskId>) -> Payload {
+    pub(super) fn new(
+        body: Body,
+        task_id: Option<TaskId>,
+        policy: TransferPolicy,
+        limit: Limit,
+    ) -> Payload {
         Payload {
             body,
             task_id,
             required: None,
+            policy,
+            limit,
         }
     }
 
     /// A body already in memory.
     pub(crate) fn full(bytes: Bytes) -> Payload {
-        Payload::new(Body::Full(bytes), None)
+        Payload::new(
+            Body::Full(bytes),
+            None,
+            TransferPolicy::default(),
+            Limit::Response,
+        )
     }
 
     /// The same body, which must not be empty: read whole or streamed, an empty one (announced
@@ -87,10 +104,10 @@ impl Payload {
             Body::Full(b) => b,
             Body::Streaming { response, method } => {
                 let url = response.url().clone();
-                response
-                    .bytes()
+                let chunks = body::watched(response.bytes_stream().boxed(), self.policy);
+                body::collect(chunks, self.limit, &self.policy)
                     .await
-                    .map_err(|e| transport_error(&method, &url, self.task_id.clone(), e))?
+                    .map_err(|f| fault_error(f, &method, &url, self.task_id.clone()))?
             }
         };
         match self.required {
@@ -101,6 +118,11 @@ impl Payload {
         }
     }
 
+    /// The most one row of a streamed result may hold (the size limit of a single answer).
+    pub(crate) fn max_row_bytes(&self) -> u64 {
+        self.policy.get_max_response_bytes()
+    }
+
     /// The body, chunk by chunk (already decompressed).
     pub(crate) fn into_stream(self) -> BoxStream<'static, Result<Bytes>> {
         let task_id = self.task_id;
@@ -109,9 +131,8 @@ impl Payload {
             Body::Streaming { response, method } => {
                 let url = response.url().clone();
                 let task_id = task_id.clone();
-                response
-                    .bytes_stream()
-                    .map(move |r| r.map_err(|e| transport_error(&method, &url, task_id.clone(), e)))
+                body::watched(response.bytes_stream().boxed(), self.policy)
+                    .map(move |r| r.map_err(|f| fault_error(f, &method, &url, task_id.clone())))
                     .boxed()
             }
         };
@@ -146,7 +167,7 @@ impl Payload {
     pub(super) async fn read_limited(self, limit: usize) -> Bytes {
         match self.body {
             Body::Full(b) => b.slice(..b.len().min(limit)),
-            Body::Streaming { response, .. } => read_limited(*response, limit).await,
+            Body::Streaming { response, .. } => read_limited(*response, limit, &self.policy).await,
         }
     }
 }
@@ -220,18 +241,37 @@ pub(super) fn task_id_of(headers: &HeaderMap) -> Option<TaskId> {
         .map(TaskId::from)
 }
 
-/// Reads at most `limit` bytes of a body; an error mid-way keeps what came.
-pub(super) async fn read_limited(r: reqwest::Response, limit: usize) -> Bytes {
-    let mut out = Vec::new();
-    let mut stream = r.bytes_stream();
-    while let Some(Ok(chunk)) = stream.next().await {
-        let room = limit - out.len();
-        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if out.len() >= limit {
-            break;
+/// Reads at most `limit` bytes of a body, under the read timeout and minimum rate; a failure or a
+/// stall mid-way keeps what came.
+pub(super) async fn read_limited(
+    r: reqwest::Response,
+    limit: usize,
+    policy: &TransferPolicy,
+) -> Bytes {
+    body::prefix(body::watched(r.bytes_stream().boxed(), *policy), limit).await
+}
+
+/// The error a body that could not be read stands for: the HTTP client's failure, a timeout
+/// (stalled, or below the minimum rate), or the size limit it went past.
+pub(super) fn fault_error(
+    fault: Fault,
+    method: &Method,
+    url: &Url,
+    task_id: Option<TaskId>,
+) -> Error {
+    match fault {
+        Fault::Http(e) => transport_error(method, url, task_id, e),
+        Fault::Slow(slow) => Error::Transport(Box::new(TransportError::new(
+            method.as_str(),
+            url.as_str(),
+            task_id,
+            TransportCause::Timeout,
+            Box::new(slow),
+        ))),
+        Fault::TooLarge { limit, bytes } => {
+            Error::too_large(format!("{method} {url}"), limit.setting(), bytes, task_id)
         }
     }
-    Bytes::from(out)
 }
 
 /// The protocol error of an answer whose body may not be empty and was.
@@ -251,12 +291,12 @@ pub(super) fn transport_error(
     task_id: Option<TaskId>,
     source: reqwest::Error,
 ) -> Error {
-    Error::Transport(Box::new(TransportError {
-        method: method.to_string(),
-        url: url.to_string(),
+    Error::Transport(Box::new(TransportError::from_reqwest(
+        method.as_str(),
+        url.as_str(),
         task_id,
         source,
-    }))
+    )))
 }
 
 /// The error a status and its body stand for; the body may or may not be an `Error` document.

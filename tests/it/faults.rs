@@ -143,7 +143,7 @@ fn is_transport(e: &Error) -> bool {
 }
 
 fn is_timeout(e: &Error) -> bool {
-    matches!(e, Error::Transport(t) if t.source.is_timeout())
+    matches!(e, Error::Transport(_)) && e.is_timeout()
 }
 
 fn names_the_task(e: &Error) -> bool {

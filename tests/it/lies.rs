@@ -11,14 +11,16 @@ use std::future::IntoFuture as _;
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
-use crate::support::clients::client_timed;
+use crate::support::clients::{KEY, client_timed};
 use crate::support::fault_server::{Answer, FaultServer, Framing, Script, Seen};
 use crate::support::fixtures::{Row, TWO_ROWS, ids_of_page, page_json, task_json, two_rows};
 use crate::support::prelude::{
-    Client, DEDUP_WINDOW, Error, ResultResponse, STALE_PAGES_LIMIT, TASK_ID_HEADER, TaskList,
-    total_pages_bound,
+    Client, DEDUP_WINDOW, DEFAULT_MAX_RESPONSE_BYTES, Error, ResultResponse, RetryPolicy,
+    STALE_PAGES_LIMIT, TASK_ID_HEADER, TaskList, TransferPolicy, total_pages_bound,
 };
 use crate::support::{bounded, cases};
 
@@ -562,4 +564,406 @@ async fn the_dedup_window_is_configurable_and_an_id_back_after_it_is_yielded_aga
         "past the window (5 newer ids): yielded again, as documented"
     );
     assert_eq!(DEDUP_WINDOW, 10_000, "the documented default");
+}
+
+#[test]
+fn the_bomb_expands_as_announced() {
+    use std::io::Read as _;
+    let bomb = crate::support::fault_server::gzip_bomb(3);
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&bomb[..])
+        .read_to_end(&mut out)
+        .unwrap();
+    assert_eq!(out.len(), 3 << 20);
+    assert!(out.iter().all(|b| *b == 0));
+    let big = crate::support::fault_server::gzip_bomb(1024);
+    assert!(big.len() < 2 << 20, "{} bytes on the wire", big.len());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies judged by progress: slow but steady finishes, stalled or trickling fails in time
+// ---------------------------------------------------------------------------------------------
+//
+// These run on tokio's paused clock, the fault server in the same runtime: its sleeps between
+// chunks and the client's timers advance virtual time only, so 100 s of transfer costs no wall
+// time, and the bounds below are exact up to the slack they allow.
+
+/// A client with every default (the tokio clock, the default transfer policy), `attempts`
+/// attempts per request.
+fn default_client(server: &FaultServer, attempts: u32) -> Client {
+    Client::builder()
+        .host(server.uri())
+        .api_key(KEY)
+        .retry_policy(RetryPolicy::default().max_attempts(attempts))
+        .build()
+        .expect("client")
+}
+
+#[derive(Debug, Deserialize)]
+struct Wide {
+    i: u64,
+    #[allow(dead_code)]
+    pad: String,
+}
+
+/// About 30 MB of JSON rows.
+fn thirty_mb_of_rows() -> (Vec<u8>, u64) {
+    let pad = "x".repeat(240);
+    let n: u64 = 30_000_000 / 256;
+    let rows: Vec<Value> = (0..n).map(|i| json!({ "i": i, "pad": pad })).collect();
+    (serde_json::to_vec(&rows).unwrap(), n)
+}
+
+/// 30 KB every 100 ms: 300 KB/s.
+fn at_300_kb_per_s(answer: Answer) -> Script {
+    Script::Trickle {
+        answer,
+        chunk: 30_000,
+        every: Duration::from_millis(100),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn thirty_mb_at_300_kb_per_s_completes_with_default_settings_whole_and_as_a_row_stream() {
+    let (body, n) = thirty_mb_of_rows();
+    let size = body.len();
+    assert!(size >= 30_000_000, "{size} bytes");
+    let answer = Answer::json(200, body);
+    let server = sql_server(|_| submitted(), move |_| at_300_kb_per_s(answer.clone())).await;
+    let c = default_client(&server, 4);
+
+    let started = Instant::now();
+    let whole = c
+        .run_sql("ns", "SELECT i, pad FROM t")
+        .await
+        .expect("the whole result");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(100),
+        "the transfer really took {took:?}"
+    );
+    assert_eq!(whole.bytes().len(), size, "every byte");
+    assert_eq!(whole.rows::<Wide>().unwrap().len() as u64, n);
+
+    let stream = c
+        .run_sql("ns", "SELECT i, pad FROM t")
+        .result_stream()
+        .await
+        .expect("the head");
+    let mut rows = stream.rows_stream::<Wide>();
+    let mut count = 0u64;
+    while let Some(row) = rows.next().await {
+        assert_eq!(row.expect("every row").i, count);
+        count += 1;
+    }
+    assert_eq!(count, n);
+    assert_eq!(
+        server.count("GET", &result_path()),
+        2,
+        "one transfer each, never cut and retried"
+    );
+}
+
+/// The result answers as `script`; the handle fails with a transport timeout naming the task
+/// between `at_least` and `at_most` after the transfer began (one attempt).
+async fn a_slow_body_fails_in_time(script: Script, (at_least, at_most): (u64, u64)) {
+    // The fault server runs in this (current-thread) runtime: its sleeps are virtual too.
+    tokio::time::pause();
+    for streamed in [false, true] {
+        let script = script.clone();
+        let server = sql_server(|_| submitted(), move |_| script.clone()).await;
+        let c = default_client(&server, 1);
+        let started = Instant::now();
+        let e = if streamed {
+            let s = c
+                .run_sql("ns", "SELECT a FROM t")
+                .result_stream()
+                .await
+                .expect("the head");
+            let items: Vec<_> = s.rows_stream::<Value>().collect().await;
+            items
+                .into_iter()
+                .find_map(|r| r.err())
+                .expect("the stream ends with an error")
+        } else {
+            c.run_sql("ns", "SELECT a FROM t").await.unwrap_err()
+        };
+        let took = started.elapsed();
+        assert!(e.is_timeout(), "streamed {streamed}: {e:?}");
+        assert!(matches!(e, Error::Transport(_)), "{e:?}");
+        assert_eq!(
+            e.task_id().map(|t| t.as_str()),
+            Some(ID),
+            "names the task: {e}"
+        );
+        assert!(
+            took >= Duration::from_secs(at_least) && took <= Duration::from_secs(at_most),
+            "streamed {streamed}: failed after {took:?}"
+        );
+        assert_eq!(server.posts(), 1);
+    }
+}
+
+fn long_rows() -> Answer {
+    Answer::json(200, format!("[{}]", vec!["1"; 400].join(",")))
+}
+
+cases! {
+    async a_slow_body_fails_in_time;
+    a_body_that_stops_sending_fails_within_the_read_timeout:
+        Script::StallAfter(long_rows(), 10) => (30, 31),
+    a_one_byte_per_second_trickle_fails_within_the_rate_window:
+        Script::Trickle { answer: long_rows(), chunk: 1, every: Duration::from_secs(1) } => (30, 31),
+}
+
+// ---------------------------------------------------------------------------------------------
+// A body that expands without end: bounded, in a child process whose peak memory is measured
+// ---------------------------------------------------------------------------------------------
+//
+// The SDK runs in a child process (this test binary again, one ignored test, under
+// `prlimit --as`); the fault server stays in the parent, so the child's peak resident memory
+// (`VmHWM` from `/proc/self/status`, read after the failure) is the client's alone, test harness
+// included. The address-space cap makes a regression fail the child, not the machine.
+
+/// Where the child finds the server, and which body it reads; set only for the child.
+const BOMB_URI: &str = "LIES_BOMB_URI";
+const BOMB_CASE: &str = "LIES_BOMB_CASE";
+/// The child's address-space cap: far above what it needs, far below what an unbounded read of
+/// the bomb would take (over 1 GiB decoded).
+const CHILD_ADDRESS_SPACE: u64 = 1 << 30;
+/// The result limit the `result` case configures (the default, 1 GiB, is the bomb's own size).
+const RESULT_LIMIT: u64 = 128 << 20;
+/// How much of an error body is kept (the transport's `ERROR_BODY_LIMIT`).
+const ERROR_PREFIX: u64 = 64 << 10;
+
+/// The child half of the bomb tests: started by `a_gzip_bomb_is_bounded`, in its own process,
+/// with the server's address in [`BOMB_URI`] and the case in [`BOMB_CASE`]. It does nothing when
+/// run any other way.
+#[tokio::test]
+#[ignore = "the child half of the bomb tests, started by them"]
+async fn bomb_child() {
+    let (Ok(uri), Ok(case)) = (std::env::var(BOMB_URI), std::env::var(BOMB_CASE)) else {
+        return;
+    };
+    let c = Client::builder()
+        .host(uri)
+        .api_key(KEY)
+        .retry_policy(RetryPolicy::none())
+        .transfer_policy(TransferPolicy::default().max_result_bytes(RESULT_LIMIT))
+        .build()
+        .expect("client");
+    let outcome: Result<(), Error> = match case.as_str() {
+        "task" | "error" => c.api().task_id_get(ID).await.map(drop),
+        "page" => match c.tasks().stream().next().await {
+            Some(Err(e)) => Err(e),
+            other => panic!("not an error: {other:?}"),
+        },
+        "result" => c.run_sql("ns", "SELECT a FROM t").await.map(drop),
+        other => panic!("no case {other}"),
+    };
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let peak_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .map(|v| v.trim().trim_end_matches("kB").trim().to_owned())
+        .expect("VmHWM");
+    match outcome {
+        Ok(()) => println!("LIES_OUTCOME ok"),
+        Err(e) => {
+            let root = match &e {
+                Error::Listing { source, .. } => &**source,
+                e => e,
+            };
+            println!(
+                "LIES_OUTCOME too_large={} status={:?} task={} {e}",
+                matches!(root, Error::TooLarge(_)),
+                e.status(),
+                e.task_id().map(|t| t.as_str()).unwrap_or("-"),
+            );
+        }
+    }
+    println!("LIES_PEAK_KIB {peak_kib}");
+}
+
+/// The fault server answers `case` with the 1 GiB gzip bomb (about 1 MiB on the wire); the child
+/// reads it; its outcome must start with `expected`, and its peak resident memory stay under
+/// `limit` plus 50 MiB.
+async fn a_gzip_bomb_is_bounded(case: &'static str, (expected, limit): (&'static str, u64)) {
+    let bomb = crate::support::fault_server::gzip_bomb(1024);
+    let wire = bomb.len();
+    let server = FaultServer::start(move |req: &Seen| {
+        let status = if case == "error" { 500 } else { 200 };
+        match (case, req.method.as_str()) {
+            ("result", "POST") => submitted(),
+            _ => Script::Answer(
+                Answer::json(status, bomb.clone()).header("content-encoding", "gzip"),
+            ),
+        }
+    })
+    .await;
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = tokio::process::Command::new("prlimit")
+        .arg(format!("--as={CHILD_ADDRESS_SPACE}"))
+        .arg("--")
+        .arg(exe)
+        .args([
+            "lies::bomb_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(BOMB_URI, server.uri())
+        .env(BOMB_CASE, case)
+        // One malloc arena: the address-space cap then bounds the heap, not arena reservations.
+        .env("MALLOC_ARENA_MAX", "1")
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .expect("the child ends")
+        .expect("prlimit runs the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |tag: &str| {
+        stdout
+            .lines()
+            // The harness prints `test lies::bomb_child ... ` on the same line as the first.
+            .find_map(|l| l.find(tag).map(|at| &l[at + tag.len()..]))
+            .unwrap_or_else(|| panic!("no {tag} in {stdout}"))
+            .trim()
+            .to_owned()
+    };
+    let outcome = line("LIES_OUTCOME");
+    let peak_kib: u64 = line("LIES_PEAK_KIB").parse().expect("KiB");
+    assert!(outcome.starts_with(expected), "{case}: {outcome}");
+    assert!(
+        peak_kib * 1024 < limit + (50 << 20),
+        "{case}: peak {peak_kib} KiB, limit {} KiB (+50 MiB allowed)",
+        limit >> 10
+    );
+    eprintln!(
+        "bomb {case}: {wire} bytes on the wire, 1 GiB decoded; the child peaked at {} MiB \
+         against a limit of {} KiB",
+        peak_kib / 1024,
+        limit >> 10
+    );
+}
+
+cases! {
+    async a_gzip_bomb_is_bounded;
+    a_1_gib_gzip_task_fails_at_the_size_limit_with_peak_memory_under_it_plus_50_mb:
+        "task" => ("too_large=true status=None task=11e5", DEFAULT_MAX_RESPONSE_BYTES),
+    a_1_gib_gzip_page_fails_at_the_size_limit_with_peak_memory_under_it_plus_50_mb:
+        "page" => ("too_large=true status=None task=-", DEFAULT_MAX_RESPONSE_BYTES),
+    a_1_gib_gzip_result_fails_at_the_size_limit_with_peak_memory_under_it_plus_50_mb:
+        "result" => ("too_large=true status=None task=11e5", RESULT_LIMIT),
+    a_1_gib_gzip_error_body_is_read_to_its_first_64_kib_only:
+        "error" => ("too_large=false status=Some(500) task=11e5", ERROR_PREFIX),
+}
+
+#[tokio::test]
+async fn the_size_limit_error_names_the_limit_and_the_task() {
+    let server = sql_server(
+        |_| submitted(),
+        |_| {
+            Script::Answer(Answer::json(
+                200,
+                format!("[{}]", vec!["1"; 1000].join(",")),
+            ))
+        },
+    )
+    .await;
+    let c = Client::builder()
+        .host(server.uri())
+        .api_key(KEY)
+        .transfer_policy(TransferPolicy::default().max_result_bytes(1000))
+        .build()
+        .unwrap();
+    let e = bounded(c.run_sql("ns", "SELECT a FROM t").into_future())
+        .await
+        .unwrap_err();
+    let Error::TooLarge(t) = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(t.limit(), 1000);
+    assert_eq!(t.setting(), "TransferPolicy::max_result_bytes");
+    assert_eq!(e.task_id().map(|t| t.as_str()), Some(ID));
+    let text = e.to_string();
+    assert!(
+        text.contains("1000 bytes") && text.contains("max_result_bytes"),
+        "{text}"
+    );
+    assert!(!e.is_retryable());
+    assert_eq!(
+        server.count("GET", &result_path()),
+        1,
+        "not retried: it would not shrink"
+    );
+    assert_eq!(server.posts(), 1);
+
+    // Streamed, there is no total limit: the same body arrives row by row.
+    let s = bounded(c.run_sql("ns", "SELECT a FROM t").result_stream())
+        .await
+        .unwrap();
+    let rows: Vec<u64> = bounded(s.rows_stream::<u64>().collect::<Vec<_>>())
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(rows.len(), 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A task id longer than the SDK accepts
+// ---------------------------------------------------------------------------------------------
+
+async fn an_over_long_task_id_is_an_error_quoting_it_that_says_the_query_ran(status: u16, _: ()) {
+    let long = format!("{ID}{}", "7".repeat(2000));
+    let len = long.len();
+    let named = long.clone();
+    let server = FaultServer::start(move |_: &Seen| {
+        Script::Answer(Answer::json(status, "").header(TASK_ID_HEADER, named.as_str()))
+    })
+    .await;
+    let e = bounded(
+        client(&server)
+            .run_sql("ns", "SELECT a FROM t")
+            .into_future(),
+    )
+    .await
+    .unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, Error::Protocol(_)), "{e:?}");
+    let quoted: String = long.chars().take(64).collect();
+    assert!(
+        text.contains(&format!("{quoted:?}…")),
+        "the id's start: {text}"
+    );
+    assert!(!text.contains(&long[..65]), "no more of it: {text}");
+    assert!(
+        text.contains(&format!("({len} bytes)")),
+        "its length: {text}"
+    );
+    assert!(text.contains("longer than 1024 bytes"), "why: {text}");
+    assert!(text.contains("the query was submitted and ran"), "{text}");
+    assert_eq!(server.posts(), 1, "never submitted again");
+    assert_eq!(
+        server.count("GET", "/"),
+        0,
+        "nothing it cannot name is polled"
+    );
+}
+
+cases! {
+    async an_over_long_task_id_is_an_error_quoting_it_that_says_the_query_ran;
+    an_over_long_task_id_in_a_204_is_an_error_with_its_start_its_length_and_that_the_query_ran:
+        204 => (),
+    an_over_long_task_id_in_a_503_is_an_error_with_its_start_its_length_and_that_the_query_ran:
+        503 => (),
 }

@@ -369,3 +369,36 @@ async fn read_request(sock: &mut TcpStream) -> std::io::Result<Option<Seen>> {
         nth: 0,
     }))
 }
+
+/// A gzip body that expands to `mib` MiB of zeros, about a thousandth of that on the wire: the
+/// same fully flushed deflate block of 1 MiB of zeros, `mib` times, then the gzip trailer (its
+/// CRC combined, not computed over the whole). Send it with `content-encoding: gzip`.
+pub fn gzip_bomb(mib: usize) -> Vec<u8> {
+    use flate2::{Compress, Compression, Crc, FlushCompress};
+    let zeros = vec![0u8; 1 << 20];
+    let mut deflate = Compress::new(Compression::best(), false);
+    let mut block = Vec::with_capacity(64 << 10);
+    deflate
+        .compress_vec(&zeros, &mut block, FlushCompress::Full)
+        .expect("deflate");
+    assert_eq!(
+        deflate.total_in(),
+        zeros.len() as u64,
+        "the whole MiB in one call"
+    );
+    let mut last = Vec::with_capacity(64);
+    deflate
+        .compress_vec(&[], &mut last, FlushCompress::Finish)
+        .expect("deflate");
+    let (mut crc, mut one) = (Crc::new(), Crc::new());
+    one.update(&zeros);
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    for _ in 0..mib {
+        out.extend_from_slice(&block);
+        crc.combine(&one);
+    }
+    out.extend_from_slice(&last);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&((mib as u64) << 20).to_le_bytes()[..4]);
+    out
+}

@@ -10,7 +10,9 @@ pub use tiledb_cloud_tasks::model::{
     ArrayTaskStatus, ArrayTaskType, ArrayType, DomainArray, ErrorBody, FileType,
     PaginationMetadata, PricingCurrency, QueryType, ResultFormat, SqlParameters, TASK_ID_HEADER,
 };
-pub use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
+pub use tiledb_cloud_tasks::policy::{
+    DEFAULT_MAX_RESPONSE_BYTES, PollPolicy, RetryPolicy, TransferPolicy,
+};
 pub use tiledb_cloud_tasks::{
     ApiError, Client, ClientBuilder, Credentials, Error, Result, ResultResponse, Secret,
     SqlResponse, SqlResult, TaskHandle, TaskId, TaskList, TaskOrder, TasksQuery, Update,
