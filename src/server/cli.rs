@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use super::users::{self, USERS_ENV, UserSpec};
-use super::{LocalServer, ServerConfig, Timing};
+use super::{FaultRule, LocalServer, ServerConfig, Timing};
 
 /// Runs a local TileDB Cloud Tasks server (SQL on SQLite).
 #[derive(Parser)]
@@ -48,6 +48,10 @@ struct Args {
     /// [default: detached]. One request may ask otherwise with X-TileDB-Emulator-Timing.
     #[arg(long, value_name = "holding|detached")]
     timing: Option<Timing>,
+    /// Fault rules to start with: a JSON array of rules (see FaultRule in the crate docs, and
+    /// docs/testing-with-the-local-server.md); changed at run time with PUT /_emulator/faults.
+    #[arg(long, value_name = "PATH")]
+    faults: Option<PathBuf>,
     /// Queries that may run at once; more are answered 503 with Retry-After [default: 4].
     #[arg(long)]
     max_concurrent_queries: Option<usize>,
@@ -99,7 +103,19 @@ fn all_users(args: &Args) -> Result<Vec<UserSpec>, String> {
     Ok(all)
 }
 
-fn config(args: Args, extra_users: &[UserSpec]) -> ServerConfig {
+/// The rules of a `--faults` file.
+fn fault_rules(path: &std::path::Path) -> Result<Vec<FaultRule>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the fault rules {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "fault rules {}: not a JSON array of rules: {e}",
+            path.display()
+        )
+    })
+}
+
+fn config(args: Args, extra_users: &[UserSpec], faults: Vec<FaultRule>) -> ServerConfig {
     let mut config = ServerConfig::new().listen(args.listen);
     if let Some(dir) = args.data_dir {
         config = config.data_dir(dir);
@@ -113,6 +129,9 @@ fn config(args: Args, extra_users: &[UserSpec]) -> ServerConfig {
     }
     if let Some(timing) = args.timing {
         config = config.timing(timing);
+    }
+    if !faults.is_empty() {
+        config = config.fault_rules(faults);
     }
     if let Some(n) = args.max_concurrent_queries {
         config = config.max_concurrent_queries(n);
@@ -207,7 +226,14 @@ async fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = match LocalServer::start(config(args, &extra_users)).await {
+    let faults = match args.faults.as_deref().map(fault_rules).transpose() {
+        Ok(rules) => rules.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("tiledb-tasks-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match LocalServer::start(config(args, &extra_users, faults)).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("tiledb-tasks-server: {e}");

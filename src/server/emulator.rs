@@ -6,11 +6,16 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::sync::Arc;
+
+use axum::extract::Request;
 use axum::http::Method;
 use axum::response::Response;
-use chrono::{DateTime, Utc};
 
+use super::error::ServerError;
+use super::faults::{FaultNote, FaultRule, Faults, check_rules};
 use super::journal::{Answered, Journal, JournalEntry};
+use super::state::AppState;
 use super::{LocalServer, ServerConfig};
 use crate::model::TASK_ID_HEADER;
 
@@ -78,6 +83,7 @@ impl FromStr for Timing {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EmulatorConfig {
     pub(crate) timing: Timing,
+    pub(crate) faults: Vec<FaultRule>,
 }
 
 /// The emulator's state in a running server.
@@ -85,44 +91,88 @@ pub(crate) struct EmulatorConfig {
 pub(crate) struct Emulator {
     pub(crate) timing: Timing,
     pub(crate) journal: Journal,
+    pub(crate) faults: Faults,
 }
 
 impl Emulator {
-    pub(crate) fn new(config: &EmulatorConfig) -> Self {
-        Emulator {
+    /// The emulator of a server starting with `config`; bad fault rules are refused.
+    pub(crate) fn new(config: &EmulatorConfig) -> Result<Self, ServerError> {
+        check_rules(&config.faults).map_err(ServerError::Config)?;
+        Ok(Emulator {
             timing: config.timing,
             journal: Journal::default(),
-        }
+            faults: Faults::new(config.faults.clone()),
+        })
     }
 
-    /// Records an answer in the journal, unless it is one of the admin surface's own.
-    pub(crate) fn journal_answer(
-        &self,
-        now: DateTime<Utc>,
+    /// Starts the journal entry of a request (none for the admin surface's own), and leaves a
+    /// [`FaultNote`] in its extensions for the fault rules to fill in. The entry is written when
+    /// the answer is made, or, if the request is dropped first (the client went away, or a fault
+    /// cut the connection), then, without a status.
+    pub(crate) fn begin(
+        app: &Arc<AppState>,
         method: &Method,
         path: &str,
         query: Option<String>,
-        response: &Response,
-    ) {
+        req: &mut Request,
+    ) -> Option<Pending> {
         if path.starts_with(ADMIN_PREFIX) {
-            return;
+            return None;
         }
-        let task_id = response
+        let note = FaultNote::default();
+        req.extensions_mut().insert(note.clone());
+        Some(Pending {
+            app: Arc::clone(app),
+            entry: Some(Answered {
+                method: method.to_string(),
+                path: path.to_owned(),
+                query,
+                status: None,
+                task_id: None,
+                fault: None,
+            }),
+            note,
+        })
+    }
+}
+
+/// A request on its way to the journal; see [`Emulator::begin`].
+pub(crate) struct Pending {
+    app: Arc<AppState>,
+    entry: Option<Answered>,
+    note: FaultNote,
+}
+
+impl Pending {
+    /// Writes the entry of `response`.
+    pub(crate) fn answered(mut self, response: &Response) {
+        let Some(mut entry) = self.entry.take() else {
+            return;
+        };
+        entry.task_id = response
             .headers()
             .get(TASK_ID_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        self.journal.record(
-            now,
-            Answered {
-                method: method.to_string(),
-                path: path.to_owned(),
-                query,
-                status: Some(response.status().as_u16()),
-                task_id,
-                fault: None,
-            },
-        );
+        let (fault, unanswered) = self.note.get();
+        entry.status = (!unanswered).then(|| response.status().as_u16());
+        entry.fault = fault;
+        self.app
+            .emulator
+            .journal
+            .record(self.app.clock.now(), entry);
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut entry) = self.entry.take() {
+            entry.fault = self.note.get().0;
+            self.app
+                .emulator
+                .journal
+                .record(self.app.clock.now(), entry);
+        }
     }
 }
 
@@ -137,6 +187,19 @@ impl LocalServer {
     pub fn clear_journal(&self) {
         self.state.emulator.journal.clear();
     }
+
+    /// Replaces the fault rules (their counters start again); an empty list turns faults off.
+    /// A bad rule is refused, naming it, and the rules in force stay.
+    pub fn set_fault_rules(&self, rules: Vec<FaultRule>) -> Result<(), ServerError> {
+        check_rules(&rules).map_err(ServerError::Config)?;
+        self.state.emulator.faults.set(rules);
+        Ok(())
+    }
+
+    /// The fault rules in force, in order.
+    pub fn fault_rules(&self) -> Vec<FaultRule> {
+        self.state.emulator.faults.rules()
+    }
 }
 
 impl ServerConfig {
@@ -144,6 +207,12 @@ impl ServerConfig {
     /// with the [`TIMING_HEADER`].
     pub fn timing(mut self, timing: Timing) -> Self {
         self.emulator.timing = timing;
+        self
+    }
+
+    /// The fault rules the server starts with (see [`FaultRule`]); checked at start.
+    pub fn fault_rules(mut self, rules: Vec<FaultRule>) -> Self {
+        self.emulator.faults = rules;
         self
     }
 }

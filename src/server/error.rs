@@ -101,6 +101,8 @@ pub(crate) enum ErrorCode {
     TooManyConnections = 1022,
     /// The request head is not valid HTTP/1.1 (400).
     MalformedHead = 1023,
+    /// A fault rule answered instead of the route (see `faults.rs`).
+    FaultInjected = 1024,
 }
 
 impl ErrorCode {

@@ -54,6 +54,7 @@
 //! | 1021 | 431 | the request head exceeds [`ServerConfig::max_header_bytes`] (or has over 100 headers) |
 //! | 1022 | 503 | every connection is busy ([`ServerConfig::max_connections`]); see `Retry-After` |
 //! | 1023 | 400 | the request head is not valid HTTP/1.1 |
+//! | 1024 | any | a fault rule answered instead of the route ([`FaultRule`]) |
 //!
 //! # Limits
 //!
@@ -163,6 +164,7 @@ mod emulator;
 mod encode;
 mod engine;
 mod error;
+mod faults;
 mod jobs;
 mod journal;
 mod limits;
@@ -187,6 +189,7 @@ use tokio::task::JoinHandle;
 pub use config::ServerConfig;
 pub use emulator::{TIMING_HEADER, Timing};
 pub use error::ServerError;
+pub use faults::{FaultAction, FaultRoute, FaultRule};
 pub use journal::JournalEntry;
 
 use auth::Users;
@@ -245,6 +248,7 @@ impl LocalServer {
     pub async fn start(config: ServerConfig) -> Result<LocalServer, ServerError> {
         config.limits.check()?;
         let users = Users::new(config.users()?);
+        let emulator = Emulator::new(&config.emulator)?;
         let clock = Clock::default();
         let now = clock.now();
         let configured = config.data_dir.clone();
@@ -299,7 +303,7 @@ impl LocalServer {
             accepting: AtomicBool::new(true),
             stop,
             limits: config.limits.clone(),
-            emulator: Emulator::new(&config.emulator),
+            emulator,
         });
 
         let switch = Arc::new(KillSwitch::default());

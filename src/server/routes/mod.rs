@@ -19,7 +19,9 @@ use tower_http::compression::predicate::{DefaultPredicate, Predicate as _, SizeA
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use super::emulator::Emulator;
 use super::error::{ErrorCode, ErrorInfo, shorten};
+use super::faults;
 use super::state::AppState;
 use crate::model::{ErrorBody, TASK_ID_HEADER};
 
@@ -39,6 +41,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/tasks", get(tasks::list_tasks))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            faults::apply,
+        ))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             finish_response,
@@ -86,15 +92,20 @@ fn route_of(path: &str) -> &'static str {
 /// Gives every answer an `X-Request-Id`, and every error answer an `Error` JSON body carrying
 /// that id: from the [`ErrorInfo`] a route left, or derived from the status for errors the
 /// framework produced itself (unknown route, 405, 413, undecodable path).
-async fn finish_response(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+async fn finish_response(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = shorten(req.uri().path(), 200);
     let query = req.uri().query().map(|q| shorten(q, 400));
+    let pending = Emulator::begin(&state, &method, &path, query, &mut req);
     let mut response = next.run(req).await;
-    state
-        .emulator
-        .journal_answer(state.clock.now(), &method, &path, query, &response);
+    if let Some(pending) = pending {
+        pending.answered(&response);
+    }
     let status = response.status();
     let info = response.extensions_mut().remove::<ErrorInfo>();
     let framework_error = info.is_none()
