@@ -129,6 +129,7 @@ mod auth;
 #[doc(hidden)]
 pub mod cli;
 mod config;
+mod console;
 mod data_dir;
 mod encode;
 mod engine;

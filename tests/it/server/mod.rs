@@ -3,6 +3,7 @@
 
 mod auth;
 mod bin;
+mod console;
 mod http;
 mod lifecycle;
 mod list;
