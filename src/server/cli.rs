@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use super::users::{self, USERS_ENV, UserSpec};
-use super::{LocalServer, ServerConfig};
+use super::{LocalServer, ServerConfig, Timing};
 
 /// Runs a local TileDB Cloud Tasks server (SQL on SQLite).
 #[derive(Parser)]
@@ -43,6 +43,11 @@ struct Args {
     /// skipped). Users also come from TILEDB_TASKS_SERVER_USERS (whitespace-separated entries).
     #[arg(long, value_name = "PATH")]
     users_file: Option<PathBuf>,
+    /// When POST /v1/sql answers: `holding` (when the query has finished, as TileDB Cloud does) or
+    /// `detached` (at once, with the task id, when the result is stored or not downloaded)
+    /// [default: detached]. One request may ask otherwise with X-TileDB-Emulator-Timing.
+    #[arg(long, value_name = "holding|detached")]
+    timing: Option<Timing>,
     /// Queries that may run at once; more are answered 503 with Retry-After [default: 4].
     #[arg(long)]
     max_concurrent_queries: Option<usize>,
@@ -55,6 +60,22 @@ struct Args {
     /// How long stored results are kept, in seconds [default: 86400].
     #[arg(long)]
     result_ttl_secs: Option<u64>,
+    /// Time a client has to send a request head, in seconds; past it, 408 [default: 5].
+    #[arg(long)]
+    header_timeout_secs: Option<u64>,
+    /// Time a connection may stay open with no request in progress, in seconds [default: 60].
+    #[arg(long)]
+    idle_timeout_secs: Option<u64>,
+    /// Time an answer may wait for a client that reads nothing, in seconds [default: 30].
+    #[arg(long)]
+    write_timeout_secs: Option<u64>,
+    /// Connections open at once; past it the longest-idle one is closed, or 503 [default: 1024,
+    /// lowered to fit the file descriptor limit].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Largest request head (request line and headers), in bytes; past it, 431 [default: 65536].
+    #[arg(long)]
+    max_header_bytes: Option<usize>,
 }
 
 /// Every extra user: `--user`s, then the users file, then the environment. An error says which
@@ -90,6 +111,9 @@ fn config(args: Args, extra_users: &[UserSpec]) -> ServerConfig {
         let namespaces: Vec<&str> = user.namespaces.iter().map(String::as_str).collect();
         config = config.user(&user.name, &user.key, user.password.as_deref(), &namespaces);
     }
+    if let Some(timing) = args.timing {
+        config = config.timing(timing);
+    }
     if let Some(n) = args.max_concurrent_queries {
         config = config.max_concurrent_queries(n);
     }
@@ -101,6 +125,21 @@ fn config(args: Args, extra_users: &[UserSpec]) -> ServerConfig {
     }
     if let Some(secs) = args.result_ttl_secs {
         config = config.result_ttl(Duration::from_secs(secs));
+    }
+    if let Some(secs) = args.header_timeout_secs {
+        config = config.header_timeout(Duration::from_secs(secs));
+    }
+    if let Some(secs) = args.idle_timeout_secs {
+        config = config.idle_timeout(Duration::from_secs(secs));
+    }
+    if let Some(secs) = args.write_timeout_secs {
+        config = config.write_timeout(Duration::from_secs(secs));
+    }
+    if let Some(n) = args.max_connections {
+        config = config.max_connections(n);
+    }
+    if let Some(n) = args.max_header_bytes {
+        config = config.max_header_bytes(n);
     }
     config
 }

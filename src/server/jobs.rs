@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::auth::User;
+use super::emulator::Timing;
 use super::engine::{self, Encoder, Output, Query, QueryError};
 use super::error::{ApiFailure, ErrorCode};
 use super::state::{AppState, InFlightGuard};
@@ -21,25 +22,29 @@ use crate::model::{ArrayTask, ArrayTaskStatus, ArrayTaskType, ResultFormat, SqlP
 
 /// Where a submission ended up.
 pub(crate) enum Submitted {
-    /// Recorded, and running in the background (`dont_download_results`).
+    /// Recorded, and running in the background (see [`Timing::Detached`]).
     Detached { id: String },
     /// Recorded and run to its end.
     Finished {
         id: String,
         encoder: Encoder,
         outcome: Result<Output<Bytes>, QueryError>,
+        /// The caller asked for the rows with the answer (no `dont_download_results`).
+        download: bool,
     },
 }
 
 /// Checks `params`, admits, records and runs them as a task of `user` in `namespace` (which
-/// the caller has checked the user may use).
+/// the caller has checked the user may use), answering when `timing` says.
 pub(crate) async fn submit(
     app: &Arc<AppState>,
     user: &User,
     namespace: String,
     params: SqlParameters,
+    timing: Timing,
 ) -> Result<Submitted, ApiFailure> {
-    let (query, mut task, store_results) = prepare(user, namespace, params)?;
+    let download = !params.dont_download_results.unwrap_or(false);
+    let (query, mut task, store_results) = prepare(user, namespace, params, timing)?;
     let in_flight = admit(app)?;
     let permit = admit_slot(app)?;
     // A task starts when it is admitted: it runs at once, or was refused above.
@@ -86,6 +91,7 @@ pub(crate) async fn submit(
         id,
         encoder,
         outcome,
+        download,
     })
 }
 
@@ -95,6 +101,7 @@ fn prepare(
     user: &User,
     namespace: String,
     params: SqlParameters,
+    timing: Timing,
 ) -> Result<(Query, ArrayTask, bool), ApiFailure> {
     let sql = match params.query.as_deref() {
         Some(q) if !q.trim().is_empty() => q.to_owned(),
@@ -114,7 +121,8 @@ fn prepare(
         )
     })?;
     let parameters = engine::sql_parameters(&params.parameters).map_err(ApiFailure::invalid)?;
-    let detached = params.dont_download_results.unwrap_or(false);
+    let store_results = params.store_results.unwrap_or(false);
+    let detached = timing.detaches(store_results, params.dont_download_results.unwrap_or(false));
     let task = ArrayTask {
         id: Some(uuid::Uuid::new_v4().to_string()),
         name: params.name,
@@ -143,7 +151,7 @@ fn prepare(
         parameters,
         encoder,
     };
-    Ok((query, task, params.store_results.unwrap_or(false)))
+    Ok((query, task, store_results))
 }
 
 /// Counts the submission in flight, then checks the server still takes work. Counted first: a

@@ -104,9 +104,12 @@ async fn submit(
 ) -> Result<Submitted> {
     let expected = params.result_format.clone();
     let timeout = match mode {
+        // Stored, and the rows asked for with the answer too: a service that holds the POST
+        // until the query ends (TileDB Cloud does) answers with them, and nothing is polled; one
+        // that answers at once (204, the task id) has the result polled.
         Mode::Stored => {
             params.store_results.get_or_insert(true);
-            params.dont_download_results = Some(true);
+            params.dont_download_results = Some(false);
             None
         }
         Mode::Inline => {
@@ -128,7 +131,8 @@ async fn submit(
                 .await
                 .map(Submitted::Answered)
         }
-        Submission::Accepted { task_id: Some(id) } if mode == Mode::Stored => {
+        // Answered before the rows were ready (or without them): they are stored, so fetch them.
+        Submission::Accepted { task_id: Some(id) } if mode == Mode::Stored || stored => {
             w.submitted(&id);
             Ok(Submitted::Wait(id))
         }

@@ -73,9 +73,12 @@ enum Mode {
 /// are polled. Awaiting it (it is `IntoFuture`) runs the whole flow and resolves to the
 /// [`SqlResult`]:
 ///
-/// 1. **Submit** `POST /v1/sql/{namespace}` with `store_results: true` and
-///    `dont_download_results: true` (unless [`inline`](Self::inline)). The answer, 204, carries the
-///    task id. The POST is retried only where the query certainly did not run (a connect error,
+/// 1. **Submit** `POST /v1/sql/{namespace}` with `store_results: true` (unless
+///    [`inline`](Self::inline)). A service that holds the POST until the query has finished (as
+///    TileDB Cloud does) answers with the rows: that is the result, nothing is polled. A service
+///    that answers at once (204) names the task, and its stored result is polled. A query that
+///    fails while the POST is held is the answer's own [`Error::Api`] (a 400 carrying the task
+///    id); found by a poll, it is [`Error::TaskFailed`]. The POST is retried only where the query certainly did not run (a connect error,
 ///    429, 503); if it fails after it was sent but a task id came back (a 502, 504, a body cut
 ///    short), the handle polls that task instead of submitting again. A query is never run twice.
 /// 2. **Poll** `GET /v1/task/{id}/result`, first at once, then on the [`PollPolicy`] schedule:

@@ -20,12 +20,12 @@ use crate::support::{bounded, mock};
 
 const ID: &str = "7d4f3c2a-0000-4000-8000-00000000beef";
 
-/// POST answers 204 with the task id (and must carry the detach flags).
+/// POST answers 204 with the task id (and must ask for a stored result).
 async fn mount_submit(server: &MockServer, expect: u64) {
     Mock::given(method("POST"))
         .and(path("/v1/sql/ns"))
         .and(body_partial_json(json!({
-            "store_results": true, "dont_download_results": true, "result_format": "json"
+            "store_results": true, "dont_download_results": false, "result_format": "json"
         })))
         .respond_with(ResponseTemplate::new(204).insert_header("X-TILEDB-CLOUD-TASK-ID", ID))
         .expect(expect)

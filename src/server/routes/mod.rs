@@ -94,7 +94,11 @@ async fn finish_response(State(state): State<Arc<AppState>>, req: Request, next:
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = shorten(req.uri().path(), 200);
+    let query = req.uri().query().map(|q| shorten(q, 400));
     let mut response = next.run(req).await;
+    state
+        .emulator
+        .journal_answer(state.clock.now(), &method, &path, query, &response);
     let status = response.status();
     let info = response.extensions_mut().remove::<ErrorInfo>();
     let framework_error = info.is_none()

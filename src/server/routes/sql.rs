@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::with_task_id;
 use crate::model::SqlParameters;
+use crate::server::emulator::{TIMING_HEADER, Timing};
 use crate::server::engine::{Output, QueryError};
 use crate::server::error::{ApiFailure, ErrorCode, shorten};
 use crate::server::jobs::{self, Submitted};
@@ -36,17 +37,22 @@ pub(super) async fn run_sql(
         ));
     }
     let params = parse_body(body, app.limits.max_body_bytes)?;
-    let (id, encoder, outcome) = match jobs::submit(&app, &user, namespace, params).await? {
-        Submitted::Detached { id } => {
-            return Ok(with_task_id(StatusCode::NO_CONTENT.into_response(), &id));
-        }
-        Submitted::Finished {
-            id,
-            encoder,
-            outcome,
-        } => (id, encoder, outcome),
-    };
+    let timing = timing(&headers)?.unwrap_or(app.emulator.timing);
+    let (id, encoder, outcome, download) =
+        match jobs::submit(&app, &user, namespace, params, timing).await? {
+            Submitted::Detached { id } => {
+                return Ok(with_task_id(StatusCode::NO_CONTENT.into_response(), &id));
+            }
+            Submitted::Finished {
+                id,
+                encoder,
+                outcome,
+                download,
+            } => (id, encoder, outcome, download),
+        };
     match outcome {
+        // Held to its end, and the rows were not wanted with the answer.
+        Ok(_) if !download => Ok(with_task_id(StatusCode::NO_CONTENT.into_response(), &id)),
         Ok(Output::Rows(bytes)) => {
             let content_type = [(header::CONTENT_TYPE, encoder.content_type())];
             let response = (StatusCode::OK, content_type, Body::from(bytes)).into_response();
@@ -63,6 +69,19 @@ pub(super) async fn run_sql(
             Err(ApiFailure::new(status, error.code(), error.message()).with_task_id(&id))
         }
     }
+}
+
+/// The [`TIMING_HEADER`] of a submission, if it has one; a 400 naming it when it is unreadable.
+fn timing(headers: &HeaderMap) -> Result<Option<Timing>, ApiFailure> {
+    let Some(value) = headers.get(TIMING_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .map_err(|_| "is not text".to_owned())
+        .and_then(str::parse)
+        .map(Some)
+        .map_err(|e| ApiFailure::invalid(format!("header {TIMING_HEADER} {e}")))
 }
 
 /// The body as `SQLParameters`, or a 413/400 saying what was wrong with it.

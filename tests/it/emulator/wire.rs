@@ -15,7 +15,7 @@ async fn result_format_empty_object_or_null_reads_as_absent_the_default_json() {
         let resp = h
             .sql(
                 "local",
-                json!({"query": "SELECT 1 AS a", "result_format": format, "store_results": true}),
+                json!({"query": "SELECT 1 AS a", "result_format": format}),
             )
             .await;
         assert_eq!(resp.status(), StatusCode::OK, "result_format {format}");

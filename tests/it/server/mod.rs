@@ -4,6 +4,7 @@
 mod auth;
 mod bin;
 mod console;
+mod hostile;
 mod http;
 mod lifecycle;
 mod list;
