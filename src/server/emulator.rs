@@ -12,6 +12,7 @@ use axum::extract::Request;
 use axum::http::Method;
 use axum::response::Response;
 
+use super::console::CONSOLE_PATH;
 use super::error::ServerError;
 use super::faults::{FaultNote, FaultRule, Faults, check_rules};
 use super::journal::{Answered, Journal, JournalEntry};
@@ -21,6 +22,12 @@ use crate::model::TASK_ID_HEADER;
 
 /// The prefix of the admin surface (health, readiness, journal, faults, reset).
 pub(crate) const ADMIN_PREFIX: &str = "/_emulator/";
+
+/// Whether a request is API traffic, which is journaled and may be faulted: anything but the
+/// admin surface and the console's own files.
+pub(crate) fn is_api(path: &str) -> bool {
+    !path.starts_with(ADMIN_PREFIX) && !path.starts_with(CONSOLE_PATH)
+}
 
 /// The request header that overrides the server's [`Timing`] for one submission:
 /// `X-TileDB-Emulator-Timing: holding` or `detached`. TileDB Cloud ignores it.
@@ -116,7 +123,7 @@ impl Emulator {
         query: Option<String>,
         req: &mut Request,
     ) -> Option<Pending> {
-        if path.starts_with(ADMIN_PREFIX) {
+        if !is_api(path) {
             return None;
         }
         let note = FaultNote::default();

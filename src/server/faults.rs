@@ -367,7 +367,7 @@ pub(crate) async fn apply(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
-    if path.starts_with(super::emulator::ADMIN_PREFIX) {
+    if !super::emulator::is_api(&path) {
         return next.run(req).await;
     }
     let route = FaultRoute::of(&path);

@@ -159,6 +159,7 @@ mod auth;
 #[doc(hidden)]
 pub mod cli;
 mod config;
+mod console;
 mod data_dir;
 mod emulator;
 mod encode;

@@ -1,5 +1,6 @@
 //! The HTTP surface: the four v1 routes (thin handlers in `sql.rs` and `tasks.rs`: parse, call,
-//! answer), the error-body middleware, compression, tracing.
+//! answer), the console's files (`server/console/`), the error-body middleware, compression,
+//! tracing.
 
 mod sql;
 mod tasks;
@@ -19,6 +20,7 @@ use tower_http::compression::predicate::{DefaultPredicate, Predicate as _, SizeA
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use super::console;
 use super::emulator::Emulator;
 use super::error::{ErrorCode, ErrorInfo, shorten};
 use super::faults;
@@ -39,6 +41,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/task/{id}", get(tasks::get_task))
         .route("/v1/task/{id}/result", get(tasks::get_result))
         .route("/v1/tasks", get(tasks::list_tasks))
+        .merge(console::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(
@@ -85,6 +88,7 @@ fn route_of(path: &str) -> &'static str {
         ["v1", "task", _] => "/v1/task/{id}",
         ["v1", "task", _, "result"] => "/v1/task/{id}/result",
         ["v1", "tasks"] => "/v1/tasks",
+        ["_emulator", "console", ..] => console::CONSOLE_PATH,
         _ => "<unmatched>",
     }
 }

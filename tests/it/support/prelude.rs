@@ -4,6 +4,7 @@
 
 pub use tiledb_cloud_tasks::__private::{JsonRowDecoder, VirtualClock, parse_retry_after};
 pub use tiledb_cloud_tasks::lenient;
+pub use tiledb_cloud_tasks::list::{DEDUP_WINDOW, STALE_PAGES_LIMIT, total_pages_bound};
 pub use tiledb_cloud_tasks::model::{
     API_KEY_HEADER, ActivityEventType, ArrayActions, ArrayInfo, ArrayTask, ArrayTaskData,
     ArrayTaskStatus, ArrayTaskType, ArrayType, DomainArray, ErrorBody, FileType,

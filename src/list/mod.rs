@@ -3,14 +3,35 @@
 //!
 //! # When the stream ends
 //!
-//! Termination follows the newest answer only: the stream ends after a page whose number is at or
-//! past the `total_pages` that same answer gives, or at an empty page (an `array_tasks` key that is
-//! missing, `null` or `[]`). An answer without `total_pages` says nothing about the end, so the
-//! stream goes on to the next page. A `total_pages` that grows or shrinks mid-stream is followed.
-//! Two safety nets stop a service that never says it is done, each with [`Error::Listing`] (never
-//! silently): a page that brings only tasks this stream has already yielded (a service repeating
-//! itself), and the page cap ([`TaskList::max_pages`]).
+//! The stream ends, with no error, at:
 //!
+//! - an empty page (an `array_tasks` key that is missing, `null` or `[]`);
+//! - the last page by the newest answer's `total_pages`, when that page is short (fewer tasks than
+//!   `per_page`: the one the answer gives, else the one asked). A **full page marked last is
+//!   checked with one more request**: a service that cut its total short would otherwise truncate
+//!   the listing silently. The extra page is normally empty, and ends the stream;
+//! - when the answer gives no credible `total_pages`, a short page. Metadata that contradicts
+//!   itself (tasks on a page past its own `total_pages`, `total_pages: 0` with tasks, an answer
+//!   for another page than the one asked) is treated as unknown: paging goes on until a short or
+//!   empty page.
+//!
+//! A `total_pages` that grows or shrinks mid-stream is followed, within bounds.
+//!
+//! # A service that leads the stream on
+//!
+//! The pinned `end` (below) fixes which tasks can exist, so a listing cannot grow much once it
+//! has started. These stop the stream with [`Error::Listing`] (a [`Error::Protocol`] source that
+//! says why, and the page to resume from), never a loop and never silently:
+//!
+//! - a page count past what the first answer reported plus a margin ([`total_pages_bound`]: 2
+//!   pages, or a tenth of that total when larger), whether an answer reports it or a page past it
+//!   still brings tasks;
+//! - a page identical to the previous one (the same tasks in the same order, with or without ids:
+//!   a service ignoring `page`);
+//! - [`STALE_PAGES_LIMIT`] pages in a row that bring no task not already listed (resume at the
+//!   first of them);
+//! - the page cap ([`TaskList::max_pages`]).
+
 //! # What a stream sees while tasks change
 //!
 //! Pages are fetched one after another (and ahead, with [prefetch](TaskList::prefetch)), while
@@ -19,9 +40,13 @@
 //! - When no `end` is given, `end` is pinned to the moment the stream is created (to the second, as
 //!   the wire carries it): tasks started after that are not listed, and cannot push earlier ones
 //!   onto later pages. A stream made now and polled in an hour still lists as of now.
-//! - Task ids are deduplicated within one stream (over a window of the most recent
-//!   [`DEDUP_WINDOW`] ids, so memory stays bounded): a task that drifts onto the next page, because
-//!   one was added before it, is not yielded twice. Tasks without an id are never deduplicated.
+//! - Task ids are deduplicated within one stream, over a window of the most recent ids
+//!   ([`DEDUP_WINDOW`] by default, [`TaskList::dedup_window`] to change it; memory grows with it,
+//!   some 100 bytes an id): a task that drifts onto the next page, because one was added before
+//!   it, is not yielded twice. An id that comes back after more than a window of newer ids is
+//!   yielded again. Tasks without an id are never dropped (two may look alike), but a page that
+//!   brings nothing new, not even an id-less task unseen before, yields nothing (and counts
+//!   towards [`STALE_PAGES_LIMIT`]).
 //! - A task removed (or expired) mid-stream shifts later ones back by one: a task near a page
 //!   boundary can then be missed, and the stream cannot tell. Re-run the listing with the same
 //!   pinned `end` to catch it.
@@ -40,12 +65,9 @@
 //! [`Error::Listing`]: its `resume_page` is the first page whose tasks were not all yielded, so
 //! `.page(resume_page)` on the same query lists the rest.
 
-use std::collections::{HashSet, VecDeque};
-
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryStreamExt as _};
-use tracing::Instrument as _;
 
 use crate::api::TasksApi;
 use crate::error::{Error, Result};
@@ -53,6 +75,13 @@ use crate::model::{
     ArrayTask, ArrayTaskData, ArrayTaskStatus, ArrayTaskType, FileType, TaskOrder, TasksQuery,
     for_each_filter,
 };
+
+mod fetch;
+mod pager;
+
+use fetch::Fetcher;
+use pager::{Pager, Step};
+pub use pager::{STALE_PAGES_LIMIT, total_pages_bound};
 
 macro_rules! list_setters {
     ($($(#[$m:meta])* $name:ident ( $arg:ident : $ty:ty ) |$q:ident| $body:expr;)+) => {
@@ -70,7 +99,8 @@ pub const DEFAULT_PREFETCH: usize = 1;
 pub const MAX_PREFETCH: usize = 64;
 /// The default page cap: a safety net against a service that never says it is done.
 pub const DEFAULT_MAX_PAGES: u64 = 100_000;
-/// How many recent task ids a stream remembers to drop duplicates.
+/// How many recent task ids a stream remembers to drop duplicates, by default
+/// ([`TaskList::dedup_window`]).
 pub const DEDUP_WINDOW: usize = 10_000;
 
 /// Every task matching a query, as a stream. Get one from [`Client::tasks`], refine it with the
@@ -98,6 +128,7 @@ pub struct TaskList {
     query: TasksQuery,
     prefetch: usize,
     max_pages: u64,
+    dedup_window: usize,
 }
 
 impl TaskList {
@@ -107,7 +138,16 @@ impl TaskList {
             query: TasksQuery::default(),
             prefetch: DEFAULT_PREFETCH,
             max_pages: DEFAULT_MAX_PAGES,
+            dedup_window: DEDUP_WINDOW,
         }
+    }
+
+    /// How many of the most recent task ids the stream remembers, to yield each task once (at
+    /// least 1). Default [`DEDUP_WINDOW`]. Within the window no task is yielded twice; an id seen
+    /// longer ago than that is yielded again. Memory grows with the window (some 100 bytes an id).
+    pub fn dedup_window(mut self, ids: usize) -> Self {
+        self.dedup_window = ids.max(1);
+        self
     }
 
     /// Replaces the filters with `query`.
@@ -158,6 +198,7 @@ impl TaskList {
             mut query,
             prefetch,
             max_pages,
+            dedup_window,
         } = self;
         if query.end.is_none() {
             // Pinned now, when the stream is created, not when it is first polled. A start in the
@@ -173,7 +214,7 @@ impl TaskList {
             }
             let first = query.page.unwrap_or(1);
             let last_allowed = first.saturating_add(max_pages - 1);
-            let mut seen = SeenIds::default();
+            let mut pager = Pager::new(query.per_page, dedup_window);
             let mut fetcher = Fetcher::new(api, query, prefetch);
             let mut page_no = first;
             loop {
@@ -185,41 +226,34 @@ impl TaskList {
                     }
                 };
                 let meta = data.pagination_metadata;
-                // Only the newest answer says where the end is.
-                let total_pages = meta.and_then(|m| m.total_pages);
-                let answered_page = meta.and_then(|m| m.page).unwrap_or(page_no).max(page_no);
-                let done = total_pages.is_some_and(|t| answered_page >= t);
-                if data.array_tasks.is_empty() {
-                    return;
+                let (tasks, next) = match pager.page(page_no, data) {
+                    Step::End(tasks) => (tasks, None),
+                    Step::Continue { tasks, next, known_last } => {
+                        // Start on the following pages before handing this one over: never past
+                        // the cap, nor past the bound the first total set.
+                        let last = known_last.map(|l| {
+                            l.min(last_allowed).min(pager.bound().unwrap_or(u64::MAX))
+                        });
+                        fetcher.request_up_to(page_no, last);
+                        (tasks, Some(next))
+                    }
+                    Step::Stop { resume_page, error } => {
+                        yield Err(listing_error(resume_page, error));
+                        return;
+                    }
+                };
+                if !tasks.is_empty() {
+                    yield Ok(ArrayTaskData { array_tasks: tasks, pagination_metadata: meta });
                 }
-                if !done {
-                    // Start on the following pages before handing this one over.
-                    fetcher.request_up_to(page_no, total_pages.map(|t| t.min(last_allowed)));
-                }
-                let got = data.array_tasks.len();
-                let fresh: Vec<ArrayTask> =
-                    data.array_tasks.into_iter().filter(|t| seen.insert(t.id.as_deref())).collect();
-                if fresh.is_empty() {
-                    yield Err(listing_error(page_no, Error::Protocol(format!(
-                        "page {page_no} repeated {got} tasks already listed; the service is not paginating"
+                let Some(next) = next else { return };
+                if next > last_allowed || next == page_no {
+                    yield Err(listing_error(next, Error::Protocol(format!(
+                        "stopped after {max_pages} pages (the page cap) with no end in sight; \
+                         the service may not be paginating"
                     ))));
                     return;
                 }
-                yield Ok(ArrayTaskData { array_tasks: fresh, pagination_metadata: meta });
-                if done {
-                    return;
-                }
-                match page_no.checked_add(1) {
-                    Some(next) if next <= last_allowed => page_no = next,
-                    _ => {
-                        let next = page_no.saturating_add(1);
-                        yield Err(listing_error(next, Error::Protocol(format!(
-                            "stopped after {max_pages} pages (the page cap) with no end in sight; \
-                             the service may not be paginating"
-                        ))));
-                        return;
-                    }
-                }
+                page_no = next;
             }
         }
         .boxed()
@@ -233,142 +267,5 @@ fn listing_error(resume_page: u64, source: Error) -> Error {
             resume_page,
             source: Box::new(source),
         },
-    }
-}
-
-/// Recent task ids, bounded.
-#[derive(Default)]
-struct SeenIds {
-    set: HashSet<String>,
-    order: VecDeque<String>,
-}
-
-impl SeenIds {
-    /// Whether the id is new (tasks without an id always are).
-    fn insert(&mut self, id: Option<&str>) -> bool {
-        let Some(id) = id else { return true };
-        if self.set.contains(id) {
-            return false;
-        }
-        if self.order.len() >= DEDUP_WINDOW
-            && let Some(old) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
-        self.set.insert(id.to_owned());
-        self.order.push_back(id.to_owned());
-        true
-    }
-}
-
-/// Fetches pages, up to `depth` ahead, each in its own task so they progress while the consumer
-/// works. Outstanding fetches are aborted when the stream is dropped.
-struct Fetcher {
-    api: TasksApi,
-    query: TasksQuery,
-    depth: usize,
-    next_to_request: u64,
-    in_flight: VecDeque<(u64, tokio::task::JoinHandle<Result<ArrayTaskData>>)>,
-}
-
-impl Drop for Fetcher {
-    fn drop(&mut self) {
-        for (_, h) in &self.in_flight {
-            h.abort();
-        }
-    }
-}
-
-impl Fetcher {
-    fn new(api: TasksApi, query: TasksQuery, depth: usize) -> Self {
-        let first = query.page.unwrap_or(1);
-        Fetcher {
-            api,
-            query,
-            depth,
-            next_to_request: first,
-            in_flight: VecDeque::new(),
-        }
-    }
-
-    /// Starts fetches for pages after `current`, up to the depth and the last known page.
-    fn request_up_to(&mut self, current: u64, last_known: Option<u64>) {
-        let Some(last) = last_known else { return };
-        let ahead = current.saturating_add(self.depth as u64);
-        self.next_to_request = self.next_to_request.max(current.saturating_add(1));
-        while self.depth > 0 && self.next_to_request <= last.min(ahead) {
-            let page = self.next_to_request;
-            // The span is made here, so that it is a child of the consumer's span, not of nothing.
-            let fut = fetch(self.api.clone(), self.query.clone(), page);
-            self.in_flight.push_back((page, tokio::spawn(fut)));
-            match self.next_to_request.checked_add(1) {
-                Some(n) => self.next_to_request = n,
-                None => break,
-            }
-        }
-    }
-
-    /// Page `page`: from a prefetch in flight, or fetched now.
-    async fn next(&mut self, page: u64) -> Result<ArrayTaskData> {
-        // Fetches for pages before `page` cannot be outstanding; drop any stale ones defensively.
-        while self.in_flight.front().is_some_and(|(p, _)| *p < page) {
-            if let Some((_, h)) = self.in_flight.pop_front() {
-                h.abort();
-            }
-        }
-        if self.in_flight.front().is_some_and(|(p, _)| *p == page)
-            && let Some((_, handle)) = self.in_flight.pop_front()
-        {
-            return match handle.await {
-                Ok(r) => r,
-                Err(e) => Err(Error::Protocol(format!("page fetch task failed: {e}"))),
-            };
-        }
-        self.next_to_request = self.next_to_request.max(page.saturating_add(1));
-        fetch(self.api.clone(), self.query.clone(), page).await
-    }
-}
-
-/// Fetches one page, in a `tasks_page` span (one per page fetched; the transport's `http_request`
-/// spans, one per attempt, are its children). The span is created when this is called.
-fn fetch(
-    api: TasksApi,
-    mut query: TasksQuery,
-    page: u64,
-) -> impl Future<Output = Result<ArrayTaskData>> + Send + 'static {
-    query.page = Some(page);
-    let span = tracing::info_span!(
-        "tasks_page",
-        page,
-        per_page = query.per_page,
-        items = tracing::field::Empty,
-        total_pages = tracing::field::Empty,
-    );
-    let record = span.clone();
-    async move {
-        let data = api.tasks_get(&query).await?;
-        record.record("items", data.array_tasks.len());
-        if let Some(t) = data.pagination_metadata.and_then(|m| m.total_pages) {
-            record.record("total_pages", t);
-        }
-        Ok(data)
-    }
-    .instrument(span)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dedup_window_is_bounded() {
-        let mut s = SeenIds::default();
-        for i in 0..(DEDUP_WINDOW + 50) {
-            assert!(s.insert(Some(&i.to_string())));
-        }
-        assert_eq!(s.set.len(), DEDUP_WINDOW);
-        assert!(!s.insert(Some(&(DEDUP_WINDOW + 49).to_string())));
-        assert!(s.insert(Some("0")), "the oldest ids leave the window");
-        assert!(s.insert(None) && s.insert(None));
     }
 }
