@@ -103,6 +103,8 @@ pub(crate) enum ErrorCode {
     MalformedHead = 1023,
     /// A fault rule answered instead of the route (see `faults.rs`).
     FaultInjected = 1024,
+    /// The admin surface refused credentials that are not the admin key (a user's), or is off.
+    NotAdmin = 1025,
 }
 
 impl ErrorCode {

@@ -55,6 +55,7 @@
 //! | 1022 | 503 | every connection is busy ([`ServerConfig::max_connections`]); see `Retry-After` |
 //! | 1023 | 400 | the request head is not valid HTTP/1.1 |
 //! | 1024 | any | a fault rule answered instead of the route ([`FaultRule`]) |
+//! | 1025 | 403 | the admin surface (`/_emulator/`) refused a user's credentials, or is off |
 //!
 //! # Limits
 //!
@@ -172,6 +173,7 @@ mod limits;
 mod listener;
 mod routes;
 mod sandbox;
+mod seed;
 mod state;
 mod store;
 mod users;
@@ -249,7 +251,7 @@ impl LocalServer {
     pub async fn start(config: ServerConfig) -> Result<LocalServer, ServerError> {
         config.limits.check()?;
         let users = Users::new(config.users()?);
-        let emulator = Emulator::new(&config.emulator)?;
+        let emulator = Emulator::new(&config.emulator, &users)?;
         let clock = Clock::default();
         let now = clock.now();
         let configured = config.data_dir.clone();
@@ -306,6 +308,8 @@ impl LocalServer {
             limits: config.limits.clone(),
             emulator,
         });
+
+        Emulator::seed(&state, &data_dir).await?;
 
         let switch = Arc::new(KillSwitch::default());
         let app = routes::router(Arc::clone(&state));
