@@ -11,7 +11,7 @@
 //! | `POST /_emulator/reset` | 200 `{"tasks_removed": N, "tasks_seeded": M}` |
 //!
 //! The admin key goes in `X-TILEDB-REST-API-KEY`. Without one: 401. A user's key or Basic
-//! credentials: 403 (code 1025). A server started without an admin key: 403 on every admin route.
+//! credentials: 403 (code 1027). A server started without an admin key: 403 on every admin route.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

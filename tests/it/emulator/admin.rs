@@ -63,7 +63,7 @@ async fn the_admin_surface_refuses_a_non_admin_key() {
             StatusCode::FORBIDDEN,
             "{what} with a user key"
         );
-        assert_eq!(error_body(resp).await.code, Some(1025), "{what}");
+        assert_eq!(error_body(resp).await.code, Some(1027), "{what}");
         let resp = call(
             &h,
             method.clone(),
