@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use super::users::{self, USERS_ENV, UserSpec};
-use super::{LocalServer, ServerConfig, Timing};
+use super::{FaultRule, LocalServer, ServerConfig, Timing};
 
 /// Runs a local TileDB Cloud Tasks server (SQL on SQLite).
 #[derive(Parser)]
@@ -48,6 +48,22 @@ struct Args {
     /// [default: detached]. One request may ask otherwise with X-TileDB-Emulator-Timing.
     #[arg(long, value_name = "holding|detached")]
     timing: Option<Timing>,
+    /// Fault rules to start with: a JSON array of rules (see FaultRule in the crate docs, and
+    /// docs/testing-with-the-local-server.md); changed at run time with PUT /_emulator/faults.
+    #[arg(long, value_name = "PATH")]
+    faults: Option<PathBuf>,
+    /// Turns on the admin surface (/_emulator/journal, /faults, /reset) for this key, which no
+    /// user may have; TILEDB_TASKS_SERVER_ADMIN_KEY also sets it (kept out of the process list).
+    #[arg(long, value_name = "KEY")]
+    admin_key: Option<String>,
+    /// Tasks to record at start: a JSON-lines file of ArrayTasks, each with an id and a
+    /// namespace; ids already known are skipped (repeatable).
+    #[arg(long = "seed-tasks", value_name = "PATH")]
+    seed_tasks: Vec<PathBuf>,
+    /// An SQL file to run at start in a namespace's database, once per data directory and file
+    /// content, as NAMESPACE=PATH (repeatable).
+    #[arg(long = "seed-sql", value_name = "NAMESPACE=PATH", value_parser = parse_seed_sql)]
+    seed_sql: Vec<(String, PathBuf)>,
     /// Queries that may run at once; more are answered 503 with Retry-After [default: 4].
     #[arg(long)]
     max_concurrent_queries: Option<usize>,
@@ -76,6 +92,10 @@ struct Args {
     /// Largest request head (request line and headers), in bytes; past it, 431 [default: 65536].
     #[arg(long)]
     max_header_bytes: Option<usize>,
+    /// Memory SQLite may hold for all queries together, in bytes; a query needing more fails
+    /// with a 400 [default: 268435456 (256 MiB)].
+    #[arg(long)]
+    max_query_memory: Option<u64>,
 }
 
 /// Every extra user: `--user`s, then the users file, then the environment. An error says which
@@ -99,7 +119,32 @@ fn all_users(args: &Args) -> Result<Vec<UserSpec>, String> {
     Ok(all)
 }
 
-fn config(args: Args, extra_users: &[UserSpec]) -> ServerConfig {
+/// `NAMESPACE=PATH`.
+fn parse_seed_sql(value: &str) -> Result<(String, PathBuf), String> {
+    match value.split_once('=') {
+        Some((ns, path)) if !ns.is_empty() && !path.is_empty() => {
+            Ok((ns.to_owned(), PathBuf::from(path)))
+        }
+        _ => Err("expected NAMESPACE=PATH".to_owned()),
+    }
+}
+
+/// The environment variable that may hold the admin key.
+const ADMIN_KEY_ENV: &str = "TILEDB_TASKS_SERVER_ADMIN_KEY";
+
+/// The rules of a `--faults` file.
+fn fault_rules(path: &std::path::Path) -> Result<Vec<FaultRule>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the fault rules {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "fault rules {}: not a JSON array of rules: {e}",
+            path.display()
+        )
+    })
+}
+
+fn config(args: Args, extra_users: &[UserSpec], faults: Vec<FaultRule>) -> ServerConfig {
     let mut config = ServerConfig::new().listen(args.listen);
     if let Some(dir) = args.data_dir {
         config = config.data_dir(dir);
@@ -113,6 +158,21 @@ fn config(args: Args, extra_users: &[UserSpec]) -> ServerConfig {
     }
     if let Some(timing) = args.timing {
         config = config.timing(timing);
+    }
+    if !faults.is_empty() {
+        config = config.fault_rules(faults);
+    }
+    let admin_key = args
+        .admin_key
+        .or_else(|| std::env::var(ADMIN_KEY_ENV).ok().filter(|k| !k.is_empty()));
+    if let Some(key) = admin_key {
+        config = config.admin_key(key);
+    }
+    for path in args.seed_tasks {
+        config = config.seed_tasks(path);
+    }
+    for (namespace, path) in args.seed_sql {
+        config = config.seed_sql(namespace, path);
     }
     if let Some(n) = args.max_concurrent_queries {
         config = config.max_concurrent_queries(n);
@@ -140,6 +200,9 @@ fn config(args: Args, extra_users: &[UserSpec]) -> ServerConfig {
     }
     if let Some(n) = args.max_header_bytes {
         config = config.max_header_bytes(n);
+    }
+    if let Some(n) = args.max_query_memory {
+        config = config.max_query_memory(n);
     }
     config
 }
@@ -207,7 +270,14 @@ async fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = match LocalServer::start(config(args, &extra_users)).await {
+    let faults = match args.faults.as_deref().map(fault_rules).transpose() {
+        Ok(rules) => rules.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("tiledb-tasks-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match LocalServer::start(config(args, &extra_users, faults)).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("tiledb-tasks-server: {e}");

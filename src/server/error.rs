@@ -101,6 +101,14 @@ pub(crate) enum ErrorCode {
     TooManyConnections = 1022,
     /// The request head is not valid HTTP/1.1 (400).
     MalformedHead = 1023,
+    /// A fault rule answered instead of the route (see `faults.rs`).
+    FaultInjected = 1024,
+    /// The query ran out of the server's memory limit for queries (400).
+    MemoryLimit = 1025,
+    /// A statement would expand past what the planner may copy (400).
+    TooExpensive = 1026,
+    /// The admin surface refused credentials that are not the admin key (a user's), or is off.
+    NotAdmin = 1027,
 }
 
 impl ErrorCode {

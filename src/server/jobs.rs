@@ -16,6 +16,7 @@ use super::auth::User;
 use super::emulator::Timing;
 use super::engine::{self, Encoder, Output, Query, QueryError};
 use super::error::{ApiFailure, ErrorCode};
+use super::faults::TaskFault;
 use super::state::{AppState, InFlightGuard};
 use super::store::NewResult;
 use crate::model::{ArrayTask, ArrayTaskStatus, ArrayTaskType, ResultFormat, SqlParameters};
@@ -42,6 +43,7 @@ pub(crate) async fn submit(
     namespace: String,
     params: SqlParameters,
     timing: Timing,
+    fault: Option<TaskFault>,
 ) -> Result<Submitted, ApiFailure> {
     let download = !params.dont_download_results.unwrap_or(false);
     let (query, mut task, store_results) = prepare(user, namespace, params, timing)?;
@@ -60,6 +62,7 @@ pub(crate) async fn submit(
         queued: detached,
         store_results,
         query,
+        fault,
     };
     let encoder = job.query.encoder;
     let (recorded_tx, recorded_rx) = oneshot::channel::<Result<(), String>>();
@@ -198,6 +201,8 @@ struct Job {
     queued: bool,
     store_results: bool,
     query: Query,
+    /// What a fault rule does to this task.
+    fault: Option<TaskFault>,
 }
 
 impl Job {
@@ -219,7 +224,15 @@ impl Job {
             ));
         }
         let started = Instant::now();
-        let result = self.app.engine.run(&self.query);
+        let mut result = match &self.fault {
+            Some(TaskFault::Fail(message)) => Err(QueryError::Sql(message.clone())),
+            _ => self.app.engine.run(&self.query),
+        };
+        if let Some(TaskFault::Slow(least)) = self.fault
+            && !self.take_at_least(started, least)
+        {
+            result = Err(QueryError::Stopped);
+        }
         drop(self.permit.take());
         let duration = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let finished = self.app.clock.now();
@@ -265,6 +278,22 @@ impl Job {
                 ));
                 Err(error)
             }
+        }
+    }
+
+    /// Waits until `least` has passed since `started` (a slow-task fault); `false` when the
+    /// server began to stop meanwhile.
+    fn take_at_least(&self, started: Instant, least: std::time::Duration) -> bool {
+        let step = std::time::Duration::from_millis(10);
+        loop {
+            if self.app.stop.load(Ordering::SeqCst) != engine::RUNNING {
+                return false;
+            }
+            let left = least.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return true;
+            }
+            std::thread::sleep(left.min(step));
         }
     }
 

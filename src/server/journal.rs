@@ -27,7 +27,8 @@ pub struct JournalEntry {
     /// The query string, if there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
-    /// The status answered; `None` when the connection was cut before any answer.
+    /// The status answered; `None` when no answer was sent: a fault cut the connection first,
+    /// or the client went away before the answer was ready.
     pub status: Option<u16>,
     /// The task the answer named (`X-TILEDB-CLOUD-TASK-ID`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]

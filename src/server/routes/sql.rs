@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -13,6 +13,7 @@ use crate::model::SqlParameters;
 use crate::server::emulator::{TIMING_HEADER, Timing};
 use crate::server::engine::{Output, QueryError};
 use crate::server::error::{ApiFailure, ErrorCode, shorten};
+use crate::server::faults::TaskFault;
 use crate::server::jobs::{self, Submitted};
 use crate::server::state::AppState;
 
@@ -21,6 +22,7 @@ pub(super) async fn run_sql(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,
     namespace: Result<Path<String>, PathRejection>,
+    fault: Option<Extension<TaskFault>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiFailure> {
     let user = app.users.authenticate(&headers)?;
@@ -39,7 +41,7 @@ pub(super) async fn run_sql(
     let params = parse_body(body, app.limits.max_body_bytes)?;
     let timing = timing(&headers)?.unwrap_or(app.emulator.timing);
     let (id, encoder, outcome, download) =
-        match jobs::submit(&app, &user, namespace, params, timing).await? {
+        match jobs::submit(&app, &user, namespace, params, timing, fault.map(|f| f.0)).await? {
             Submitted::Detached { id } => {
                 return Ok(with_task_id(StatusCode::NO_CONTENT.into_response(), &id));
             }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bin;
+mod console;
 mod hostile;
 mod http;
 mod lifecycle;

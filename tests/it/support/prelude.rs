@@ -20,7 +20,8 @@ pub use tiledb_cloud_tasks::{
 
 #[cfg(feature = "server")]
 pub use tiledb_cloud_tasks::server::{
-    LocalServer, ServerConfig, ServerError, TIMING_HEADER, Timing,
+    FaultAction, FaultRoute, FaultRule, JournalEntry, LocalServer, ServerConfig, ServerError,
+    TIMING_HEADER, Timing,
 };
 
 #[cfg(feature = "arrow")]
