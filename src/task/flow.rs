@@ -75,7 +75,7 @@ impl TaskHandle {
                     .get_or_insert(ResultFormat::Json)
                     .clone();
                 match submit(&api, w, self.mode, &namespace, &mut params, ae).await? {
-                    Submitted::Answered(fetched) => Ok(fetched),
+                    Submitted::Answered(fetched) => Ok(*fetched),
                     Submitted::Wait(id) => w.wait(&api, id, ae, Some(expected)).await,
                 }
             }
@@ -86,7 +86,7 @@ impl TaskHandle {
 /// What the submission left to do.
 enum Submitted {
     /// The answer carried the result (inline rows, or nothing to return).
-    Answered(Fetched),
+    Answered(Box<Fetched>),
     /// The task was created: wait for its stored result.
     Wait(TaskId),
 }
@@ -129,7 +129,7 @@ async fn submit(
             }
             w.fetched(task_id, expected.as_ref(), content_type, body)
                 .await
-                .map(Submitted::Answered)
+                .map(|f| Submitted::Answered(Box::new(f)))
         }
         // Answered before the rows were ready (or without them): they are stored, so fetch them.
         Submission::Accepted { task_id: Some(id) } if mode == Mode::Stored || stored => {
@@ -151,7 +151,7 @@ async fn submit(
                 w.submitted(id);
             }
             SqlResult::new(task_id, expected.as_ref(), None, Default::default())
-                .map(|r| Submitted::Answered(Fetched::Whole(r)))
+                .map(|r| Submitted::Answered(Box::new(Fetched::Whole(r))))
         }
         // The task exists, and its answer was lost (or a gateway failed after it was made): wait
         // for its stored result instead of submitting again.
