@@ -57,6 +57,7 @@
 //! | 1024 | any | a fault rule answered instead of the route ([`FaultRule`]) |
 //! | 1025 | 400 | the query ran out of [`ServerConfig::max_query_memory`] (or made a string or blob over a quarter of it); task FAILED |
 //! | 1026 | 400 | a statement's CTEs or views would make the planner copy them over 10,000 times; task FAILED |
+//! | 1027 | 403 | the admin surface (`/_emulator/`) refused a user's credentials, or is off |
 //!
 //! # Limits
 //!
@@ -177,6 +178,7 @@ mod limits;
 mod listener;
 mod routes;
 mod sandbox;
+mod seed;
 // The one module allowed `unsafe` (see lib.rs): SQLite's heap limit, malloc_trim, mallopt.
 #[allow(unsafe_code)]
 mod sqlite_limits;
@@ -257,7 +259,7 @@ impl LocalServer {
     pub async fn start(config: ServerConfig) -> Result<LocalServer, ServerError> {
         config.limits.check()?;
         let users = Users::new(config.users()?);
-        let emulator = Emulator::new(&config.emulator)?;
+        let emulator = Emulator::new(&config.emulator, &users)?;
         let clock = Clock::default();
         let now = clock.now();
         let configured = config.data_dir.clone();
@@ -313,6 +315,8 @@ impl LocalServer {
             limits: config.limits.clone(),
             emulator,
         });
+
+        Emulator::seed(&state, &data_dir).await?;
 
         let switch = Arc::new(KillSwitch::default());
         let app = routes::router(Arc::clone(&state));
