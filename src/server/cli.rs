@@ -80,6 +80,10 @@ struct Args {
     /// Largest request head (request line and headers), in bytes; past it, 431 [default: 65536].
     #[arg(long)]
     max_header_bytes: Option<usize>,
+    /// Memory SQLite may hold for all queries together, in bytes; a query needing more fails
+    /// with a 400 [default: 268435456 (256 MiB)].
+    #[arg(long)]
+    max_query_memory: Option<u64>,
 }
 
 /// Every extra user: `--user`s, then the users file, then the environment. An error says which
@@ -159,6 +163,9 @@ fn config(args: Args, extra_users: &[UserSpec], faults: Vec<FaultRule>) -> Serve
     }
     if let Some(n) = args.max_header_bytes {
         config = config.max_header_bytes(n);
+    }
+    if let Some(n) = args.max_query_memory {
+        config = config.max_query_memory(n);
     }
     config
 }

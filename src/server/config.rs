@@ -202,6 +202,15 @@ impl ServerConfig {
         self
     }
 
+    /// How much memory SQLite may hold for all queries together, in bytes (default 256 MiB, at
+    /// least 16 MiB). A query that needs more fails with a `400` naming the limit and the server
+    /// carries on; one string or blob may take a quarter of it. SQLite's limit is process-wide:
+    /// several servers in one process share the last one's.
+    pub fn max_query_memory(mut self, bytes: u64) -> Self {
+        self.limits.max_query_memory = bytes;
+        self
+    }
+
     pub(crate) fn users(&self) -> Result<Vec<User>, ServerError> {
         let mut all = vec![UserConfig {
             name: DEFAULT_USER.to_owned(),

@@ -103,6 +103,10 @@ pub(crate) enum ErrorCode {
     MalformedHead = 1023,
     /// A fault rule answered instead of the route (see `faults.rs`).
     FaultInjected = 1024,
+    /// The query ran out of the server's memory limit for queries (400).
+    MemoryLimit = 1025,
+    /// A statement would expand past what the planner may copy (400).
+    TooExpensive = 1026,
 }
 
 impl ErrorCode {

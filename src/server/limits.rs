@@ -12,6 +12,8 @@ pub(crate) const MAX_CONCURRENT_QUERIES: usize = 512;
 /// Connections answered `503` beyond [`Limits::max_connections`] when none is idle (each for
 /// as long as it takes to read its head); past these, a new connection is closed at once.
 pub(crate) const OVERFLOW_CONNECTIONS: usize = 32;
+/// The smallest `max_query_memory`: the task store's own SQLite connections live under it too.
+pub(crate) const MIN_QUERY_MEMORY: u64 = 16 * 1024 * 1024;
 /// The smallest `max_header_bytes`: hyper's read buffer cannot be smaller.
 pub(crate) const MIN_HEADER_BYTES: usize = 8192;
 /// The longest request URI: hyper's own limit (not configurable); past it, 414.
@@ -45,6 +47,8 @@ pub(crate) struct Limits {
     pub(crate) max_connections: usize,
     /// The largest request head (request line and headers), in bytes; past it, 431.
     pub(crate) max_header_bytes: usize,
+    /// SQLite's heap limit for every query of the server together, in bytes.
+    pub(crate) max_query_memory: u64,
 }
 
 impl Default for Limits {
@@ -61,6 +65,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(30),
             max_connections: 1024,
             max_header_bytes: 64 * 1024,
+            max_query_memory: 256 * 1024 * 1024,
         }
     }
 }
@@ -91,6 +96,11 @@ impl Limits {
             if d.is_zero() {
                 return bad(&format!("{name} must be positive"));
             }
+        }
+        if self.max_query_memory < MIN_QUERY_MEMORY {
+            return bad(&format!(
+                "max_query_memory must be at least {MIN_QUERY_MEMORY} bytes"
+            ));
         }
         if self.max_connections == 0 {
             return bad("max_connections must be positive");

@@ -56,6 +56,8 @@
 //! | 1022 | 503 | every connection is busy ([`ServerConfig::max_connections`]); see `Retry-After` |
 //! | 1023 | 400 | the request head is not valid HTTP/1.1 |
 //! | 1024 | any | a fault rule answered instead of the route ([`FaultRule`]) |
+//! | 1025 | 400 | the query ran out of [`ServerConfig::max_query_memory`] (or made a string or blob over a quarter of it); task FAILED |
+//! | 1026 | 400 | a statement's CTEs or views would make the planner copy them over 10,000 times; task FAILED |
 //!
 //! # Limits
 //!
@@ -71,7 +73,9 @@
 //! | request head size | 64 KiB (URI: 65,534 bytes) | [`max_header_bytes`](ServerConfig::max_header_bytes) | `--max-header-bytes` | `431` code 1021 (`414` code 1020 for the URI) |
 //! | request body | 1 MiB | [`max_body_bytes`](ServerConfig::max_body_bytes) | – | `413`, code 1008 |
 //! | concurrent queries | 4 | [`max_concurrent_queries`](ServerConfig::max_concurrent_queries) | `--max-concurrent-queries` | `503` code 1011 with `Retry-After`; nothing recorded |
-//! | query time | 30 s | [`query_timeout`](ServerConfig::query_timeout) | `--query-timeout-secs` | `400` code 1015; task FAILED |
+//! | query time | 30 s, checked while running and by a watchdog that interrupts the connection | [`query_timeout`](ServerConfig::query_timeout) | `--query-timeout-secs` | `400` code 1015; task FAILED |
+//! | query memory | 256 MiB of SQLite heap for all queries together (process-wide); one string or blob at most a quarter of it | [`max_query_memory`](ServerConfig::max_query_memory) | `--max-query-memory` | `400` code 1025 naming the limit; task FAILED; the server carries on |
+//! | query planning | 10,000 copies of CTE and view bodies per statement (weighed before SQLite prepares it) | – | – | `400` code 1026; task FAILED |
 //! | result size | 64 MiB | [`max_result_bytes`](ServerConfig::max_result_bytes) | `--max-result-bytes` | `400` code 1016; task FAILED |
 //! | result retention | 24 h | [`result_ttl`](ServerConfig::result_ttl) | `--result-ttl-secs` | `404` code 1006 once expired |
 //!
@@ -166,6 +170,7 @@ mod emulator;
 mod encode;
 mod engine;
 mod error;
+mod expansion;
 mod faults;
 mod jobs;
 mod journal;
@@ -173,6 +178,9 @@ mod limits;
 mod listener;
 mod routes;
 mod sandbox;
+// The one module allowed `unsafe` (see lib.rs): SQLite's heap limit, malloc_trim, mallopt.
+#[allow(unsafe_code)]
+mod sqlite_limits;
 mod state;
 mod store;
 mod users;
@@ -295,8 +303,7 @@ impl LocalServer {
             store: Arc::new(store),
             engine: Engine::new(
                 data_dir.join("namespaces"),
-                config.limits.query_timeout,
-                config.limits.max_result_bytes,
+                &config.limits,
                 Arc::clone(&stop),
             ),
             clock,
