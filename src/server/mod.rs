@@ -19,6 +19,7 @@
 //! | `GET /v1/task/{id}` | 200 `ArrayTask`, 404 when unknown or not visible to the caller |
 //! | `GET /v1/task/{id}/result` | 200 stored bytes, 202 while a storing task is queued or running, 404 otherwise |
 //! | `GET /v1/tasks` | 200 `ArrayTaskData` with `pagination_metadata` |
+//! | `GET /_emulator/console` | the task console's page (and its files under it), to anyone: it holds no data and calls the routes above with the user's credentials |
 //!
 //! Every answer carries `X-Request-Id`; every SQL answer given after the task was recorded carries
 //! `X-TILEDB-CLOUD-TASK-ID`, errors included. Every error (including unknown routes, 405 and 413)
