@@ -153,10 +153,7 @@ mod tests {
     }
 
     async fn read_all(store: &Arc<Store>) -> Vec<u8> {
-        let found = store
-            .find_result("t1", Utc::now())
-            .unwrap()
-            .expect("found");
+        let found = store.find_result("t1", Utc::now()).unwrap().expect("found");
         let chunks: Vec<Bytes> = stream(Arc::clone(store), "t1".into(), &found)
             .try_collect()
             .await
