@@ -140,7 +140,7 @@ pub(crate) fn check_segment(argument: &'static str, value: &str) -> Result<()> {
 async fn only_200(reply: Reply, route: &str) -> Result<Reply> {
     match reply.status {
         StatusCode::OK => Ok(reply),
-        s if s.is_success() => Err(Error::Protocol(format!(
+        s if s.is_success() => Err(Error::protocol(format!(
             "{route} answered {s}, which the route does not define; only 200 carries its answer"
         ))),
         _ => Err(reply.into_api_error().await),

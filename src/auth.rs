@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, scrub_values};
 
 pub use crate::model::API_KEY_HEADER;
 
@@ -95,12 +95,36 @@ struct CloudJson {
     verify_ssl: Option<bool>,
 }
 
-/// Settings found in the environment and the config file.
+/// Settings found in the environment and the config file, each with where it came from (for
+/// errors: a variable's name, or the file and key).
 #[derive(Debug, Default)]
 pub(crate) struct EnvSettings {
     pub(crate) credentials: Option<Credentials>,
+    pub(crate) credentials_origin: Option<String>,
     pub(crate) host: Option<String>,
+    pub(crate) host_origin: Option<String>,
     pub(crate) verify_tls: bool,
+}
+
+/// `/path/cloud.json, key "host"`.
+fn file_key(path: &Path, key: &str) -> String {
+    format!("{}, key {key:?}", path.display())
+}
+
+/// The error of [`Client::from_env`](crate::Client::from_env) when no credentials were found:
+/// where it looked.
+pub(crate) fn no_credentials(config_path: Option<&Path>) -> Error {
+    let file = config_path
+        .map(|p| format!("{} (api_key, or username and password)", p.display()))
+        .unwrap_or_else(|| "no config file (no home directory is known)".to_owned());
+    Error::config(
+        None,
+        format!(
+            "no credentials found; looked in TILEDB_REST_TOKEN, TILEDB_REST_USERNAME and \
+             TILEDB_REST_PASSWORD, then {file}. For a client without credentials, use \
+             Client::anonymous"
+        ),
+    )
 }
 
 /// Reads, in order: `TILEDB_REST_TOKEN`; `TILEDB_REST_USERNAME` with `TILEDB_REST_PASSWORD`;
@@ -112,20 +136,27 @@ pub(crate) fn settings_from(
     config_path: Option<&Path>,
 ) -> Result<EnvSettings> {
     let var = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let mut credentials_origin = None;
     let mut credentials = if let Some(token) = var("TILEDB_REST_TOKEN") {
+        credentials_origin = Some("TILEDB_REST_TOKEN".to_owned());
         Some(Credentials::api_key(token))
     } else {
         match (var("TILEDB_REST_USERNAME"), var("TILEDB_REST_PASSWORD")) {
-            (Some(u), Some(p)) => Some(Credentials::basic(u, p)),
+            (Some(u), Some(p)) => {
+                credentials_origin = Some("TILEDB_REST_USERNAME and TILEDB_REST_PASSWORD".into());
+                Some(Credentials::basic(u, p))
+            }
             (Some(_), None) => {
-                return Err(Error::Config(
-                    "TILEDB_REST_USERNAME is set but TILEDB_REST_PASSWORD is not".into(),
+                return Err(Error::config(
+                    Some("TILEDB_REST_USERNAME".into()),
+                    "is set but TILEDB_REST_PASSWORD is not",
                 ));
             }
             _ => None,
         }
     };
     let mut host = var("TILEDB_REST_HOST");
+    let mut host_origin = host.as_ref().map(|_| "TILEDB_REST_HOST".to_owned());
     let mut verify_tls = !matches!(
         var("TILEDB_REST_IGNORE_SSL_VALIDATION")
             .as_deref()
@@ -139,18 +170,23 @@ pub(crate) fn settings_from(
     {
         match std::fs::read(path) {
             Ok(bytes) => {
-                let file: CloudJson = serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::Config(format!("{} is not valid: {e}", path.display())))?;
+                let file = parse_cloud_json(path, &bytes)?;
                 if credentials.is_none() {
                     credentials = match (file.api_key.filter(|k| !k.is_empty()), file.username) {
-                        (Some(key), _) => Some(Credentials::api_key(key)),
+                        (Some(key), _) => {
+                            credentials_origin = Some(file_key(path, "api_key"));
+                            Some(Credentials::api_key(key))
+                        }
                         (None, Some(u)) if !u.is_empty() => match file.password {
-                            Some(p) => Some(Credentials::basic(u, p)),
+                            Some(p) => {
+                                credentials_origin = Some(file_key(path, "username"));
+                                Some(Credentials::basic(u, p))
+                            }
                             None => {
-                                return Err(Error::Config(format!(
-                                    "{} has a username but no password",
-                                    path.display()
-                                )));
+                                return Err(Error::config(
+                                    Some(file_key(path, "username")),
+                                    "is set but the key \"password\" is not",
+                                ));
                             }
                         },
                         _ => None,
@@ -158,6 +194,7 @@ pub(crate) fn settings_from(
                 }
                 if host.is_none() {
                     host = file.host.filter(|h| !h.is_empty());
+                    host_origin = host.as_ref().map(|_| file_key(path, "host"));
                 }
                 if file.verify_ssl == Some(false) {
                     verify_tls = false;
@@ -165,18 +202,42 @@ pub(crate) fn settings_from(
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(Error::Config(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )));
+                return Err(Error::config(
+                    Some(path.display().to_string()),
+                    format!("cannot be read: {e}"),
+                ));
             }
         }
     }
     Ok(EnvSettings {
         credentials,
+        credentials_origin,
         host,
+        host_origin,
         verify_tls,
     })
+}
+
+/// The config file, or an error naming the file, the line and the key, never a value from it.
+fn parse_cloud_json(path: &Path, bytes: &[u8]) -> Result<CloudJson> {
+    let invalid = |key: Option<String>, e: &serde_json::Error| {
+        let mut origin = format!("{}, line {}", path.display(), e.line());
+        if let Some(key) = key {
+            origin.push_str(&format!(", key {key:?}"));
+        }
+        // serde_json quotes what it found (`invalid type: string "…"`): never a value.
+        Error::config(
+            Some(origin),
+            format!("is not valid: {}", scrub_values(&e.to_string())),
+        )
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let file = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let key = e.path().to_string();
+        invalid((key != ".").then_some(key), e.inner())
+    })?;
+    de.end().map_err(|e| invalid(None, &e))?;
+    Ok(file)
 }
 
 /// `~/.tiledb/cloud.json`, when a home directory is known.
@@ -211,7 +272,8 @@ mod tests {
     #[test]
     fn username_without_password_is_a_config_error() {
         let e = settings_from(&env(&[("TILEDB_REST_USERNAME", "u")]), None).unwrap_err();
-        assert!(matches!(e, Error::Config(m) if m.contains("TILEDB_REST_PASSWORD")));
+        assert!(matches!(&e, Error::Config(c) if c.origin() == Some("TILEDB_REST_USERNAME")));
+        assert!(e.to_string().contains("TILEDB_REST_PASSWORD"), "{e}");
     }
 
     #[test]
@@ -239,6 +301,11 @@ mod tests {
         std::fs::write(&path, "{not json").unwrap();
         let e = settings_from(&env(&[]), Some(&path)).unwrap_err();
         assert!(e.to_string().contains("cloud.json"), "{e}");
+
+        std::fs::write(&path, "{\n  \"host\": \"h\",\n  \"verify_ssl\": \"s3cr3t-ish\"\n}").unwrap();
+        let e = settings_from(&env(&[]), Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("cloud.json, line 3, key \"verify_ssl\""), "{e}");
+        assert!(!e.contains("s3cr3t"), "{e}");
     }
 
     #[test]

@@ -200,7 +200,7 @@ impl TaskList {
                 let fresh: Vec<ArrayTask> =
                     data.array_tasks.into_iter().filter(|t| seen.insert(t.id.as_deref())).collect();
                 if fresh.is_empty() {
-                    yield Err(listing_error(page_no, Error::Protocol(format!(
+                    yield Err(listing_error(page_no, Error::protocol(format!(
                         "page {page_no} repeated {got} tasks already listed; the service is not paginating"
                     ))));
                     return;
@@ -213,7 +213,7 @@ impl TaskList {
                     Some(next) if next <= last_allowed => page_no = next,
                     _ => {
                         let next = page_no.saturating_add(1);
-                        yield Err(listing_error(next, Error::Protocol(format!(
+                        yield Err(listing_error(next, Error::protocol(format!(
                             "stopped after {max_pages} pages (the page cap) with no end in sight; \
                              the service may not be paginating"
                         ))));
@@ -228,11 +228,8 @@ impl TaskList {
 
 fn listing_error(resume_page: u64, source: Error) -> Error {
     match source {
-        e @ Error::InvalidArgument { .. } => e,
-        source => Error::Listing {
-            resume_page,
-            source: Box::new(source),
-        },
+        e @ Error::InvalidArgument(_) => e,
+        source => Error::listing(resume_page, source),
     }
 }
 
@@ -321,7 +318,7 @@ impl Fetcher {
         {
             return match handle.await {
                 Ok(r) => r,
-                Err(e) => Err(Error::Protocol(format!("page fetch task failed: {e}"))),
+                Err(e) => Err(Error::protocol(format!("page fetch task failed: {e}"))),
             };
         }
         self.next_to_request = self.next_to_request.max(page.saturating_add(1));

@@ -85,7 +85,7 @@ impl SqlResult {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Vec::new());
         }
-        DecodeError::json("JSON rows", &self.body, self.task_id.as_ref())
+        DecodeError::result_json("JSON rows", &self.body, self.task_id.as_ref())
     }
 
     /// The whole JSON result as a `serde_json::Value` (`null` for an empty body).
@@ -94,12 +94,12 @@ impl SqlResult {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(serde_json::Value::Null);
         }
-        DecodeError::json("JSON result", &self.body, self.task_id.as_ref())
+        DecodeError::result_json("JSON result", &self.body, self.task_id.as_ref())
     }
 }
 
 fn not_json(format: &ResultFormat) -> Error {
-    Error::Protocol(format!(
+    Error::protocol(format!(
         "the result is in format {format}, not json; read its bytes{}",
         if *format == ResultFormat::Arrow {
             " or, with the `arrow` feature, its record batches"
@@ -117,7 +117,7 @@ pub(crate) fn resolve_format(
 ) -> Result<ResultFormat> {
     let named = content_type.and_then(ResultFormat::from_content_type);
     match (asked, named) {
-        (Some(a), Some(n)) if *a != n && !equivalent(a, &n) => Err(Error::Protocol(format!(
+        (Some(a), Some(n)) if *a != n && !equivalent(a, &n) => Err(Error::protocol(format!(
             "asked for {a} but the service sent Content-Type {:?} ({n}){}",
             content_type.unwrap_or_default(),
             task_id

@@ -9,7 +9,7 @@ use tracing::{Instrument as _, field};
 
 use super::{Mode, Start, TaskHandle, Update};
 use crate::api::{Payload, ResultOutcome, Submission, TasksApi};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultNotAvailableError, TaskFailedError};
 use crate::model::{ResultFormat, SqlParameters, TASK_ID_HEADER};
 use crate::policy::{Clock, PollPolicy};
 use crate::result::{ResultStream, SqlResult};
@@ -50,8 +50,8 @@ impl TaskHandle {
             "outcome",
             match &result {
                 Ok(_) => "completed",
-                Err(Error::Timeout { .. }) => "timeout",
-                Err(Error::TaskFailed { .. }) => "task_failed",
+                Err(Error::Timeout(_)) => "timeout",
+                Err(Error::TaskFailed(_)) => "task_failed",
                 Err(_) => "error",
             },
         );
@@ -135,7 +135,7 @@ async fn submit(
         // The rows are stored under a task nobody named: an empty result here would be a
         // silently lost one.
         Submission::Accepted { task_id: None } if mode == Mode::Stored => {
-            Err(Error::Protocol(format!(
+            Err(Error::protocol(format!(
                 "the submission succeeded without a task id ({TASK_ID_HEADER}), so its stored \
                  result cannot be fetched"
             )))
@@ -237,14 +237,16 @@ impl Waiter {
                         .map_err(|e| e.with_task_id(&id))?;
                     match task.status {
                         Some(status) if status.is_unsuccessful() => {
-                            return Err(Error::TaskFailed {
-                                task_id: id,
+                            return Err(Error::TaskFailed(Box::new(TaskFailedError::new(
+                                id,
                                 status,
-                                message: task.status_message,
-                            });
+                                task.status_message,
+                            ))));
                         }
                         Some(status) if status.is_terminal() => {
-                            return Err(Error::ResultNotAvailable { task_id: id, body });
+                            return Err(Error::ResultNotAvailable(Box::new(
+                                ResultNotAvailableError::new(id, body),
+                            )));
                         }
                         // Not finished yet (or unknown): its result may still come.
                         _ => self.pause(&id, schedule.next(None)).await?,
@@ -274,11 +276,7 @@ impl Waiter {
     async fn pause(&mut self, id: &TaskId, interval: Duration) -> Result<()> {
         let delay = match self.remaining() {
             Some(left) if left.is_zero() => {
-                return Err(Error::Timeout {
-                    task_id: Some(id.clone()),
-                    waited: self.elapsed(),
-                    polls: self.polls,
-                });
+                return Err(Error::timeout(Some(id.clone()), self.elapsed(), self.polls));
             }
             Some(left) => interval.min(left),
             None => interval,

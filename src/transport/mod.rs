@@ -93,6 +93,8 @@ pub(crate) struct Transport {
 pub(crate) struct Settings {
     pub(crate) base: Url,
     pub(crate) credentials: Option<Credentials>,
+    /// Where the credentials came from (a variable, a file and key), for errors.
+    pub(crate) credentials_origin: Option<String>,
     pub(crate) user_agent: String,
     pub(crate) accept_encoding: Option<String>,
     pub(crate) connect_timeout: Duration,
@@ -107,21 +109,25 @@ pub(crate) struct Settings {
 impl Transport {
     /// Checks what must become a header, and builds the HTTP client (unless one was given).
     pub(crate) fn new(s: Settings) -> Result<Transport> {
-        let header = |what: &str, value: &str| {
+        let header = |origin: &str, value: &str| {
             HeaderValue::from_str(value)
-                .map_err(|_| Error::Config(format!("{what} is not a valid header value")))
+                .map_err(|_| Error::config(Some(origin.to_owned()), "is not a valid header value"))
         };
-        let user_agent = header("the user agent", &s.user_agent)?;
+        let user_agent = header("ClientBuilder::user_agent", &s.user_agent)?;
         let accept_encoding = s
             .accept_encoding
             .as_deref()
-            .map(|v| header("accept_encoding", v))
+            .map(|v| header("ClientBuilder::accept_encoding", v))
             .transpose()?;
         if let Some(Credentials::ApiKey(key)) = &s.credentials
             && (key.expose().is_empty() || HeaderValue::from_str(key.expose()).is_err())
         {
-            return Err(Error::Config(
-                "the API key is empty or has characters a header cannot carry".into(),
+            return Err(Error::config(
+                Some(
+                    s.credentials_origin
+                        .unwrap_or_else(|| "ClientBuilder::api_key".to_owned()),
+                ),
+                "the API key is empty or has characters a header cannot carry (a newline?)",
             ));
         }
         let (http, timeout) = match s.http {
@@ -137,7 +143,7 @@ impl Transport {
                 }
                 let http = b
                     .build()
-                    .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+                    .map_err(|e| Error::config(None, format!("cannot build the HTTP client: {e}")))?;
                 (http, s.timeout)
             }
         };
@@ -365,7 +371,7 @@ impl Transport {
             {
                 hops += 1;
                 if hops > MAX_REDIRECTS {
-                    return Err(Failure::fatal(Error::Redirect(format!(
+                    return Err(Failure::fatal(Error::redirect(format!(
                         "more than {MAX_REDIRECTS} redirects, last to {url}"
                     ))));
                 }
@@ -375,7 +381,7 @@ impl Transport {
                     .and_then(|l| url.join(l).ok())
                     .filter(|u| matches!(u.scheme(), "http" | "https"));
                 let Some(next) = next else {
-                    return Err(Failure::fatal(Error::Redirect(format!(
+                    return Err(Failure::fatal(Error::redirect(format!(
                         "{status} from {url} with an unusable Location"
                     ))));
                 };

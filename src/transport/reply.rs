@@ -191,12 +191,12 @@ pub(super) fn transport_error(
     task_id: Option<TaskId>,
     source: reqwest::Error,
 ) -> Error {
-    Error::Transport(Box::new(TransportError {
-        method: method.to_string(),
-        url: url.to_string(),
+    Error::Transport(Box::new(TransportError::from_reqwest(
+        method.as_str(),
+        url.as_str(),
         task_id,
         source,
-    }))
+    )))
 }
 
 /// The error a status and its body stand for; the body may or may not be an `Error` document.

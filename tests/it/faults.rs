@@ -143,7 +143,7 @@ fn is_transport(e: &Error) -> bool {
 }
 
 fn is_timeout(e: &Error) -> bool {
-    matches!(e, Error::Transport(t) if t.source.is_timeout())
+    matches!(e, Error::Transport(t) if t.is_timeout())
 }
 
 fn names_the_task(e: &Error) -> bool {
@@ -189,12 +189,12 @@ fn html_502() -> ResponseTemplate {
 /// An error's message stays a snippet, whatever the size of the page.
 fn assert_bounded_502(e: &Error) {
     let Error::Api(api) = e else { panic!("{e:?}") };
-    assert_eq!(api.status, 502);
-    assert!(api.message.starts_with("<html>"), "{}", api.message);
+    assert_eq!(api.status(), 502);
+    assert!(api.message().starts_with("<html>"), "{}", api.message());
     assert!(
-        api.message.len() <= 512 + '…'.len_utf8(),
+        api.message().len() <= 512 + '…'.len_utf8(),
         "{} bytes",
-        api.message.len()
+        api.message().len()
     );
     assert!(e.is_retryable());
 }
@@ -559,8 +559,8 @@ async fn post_refused_with_503_on_every_attempt_ends_in_an_api_error_that_never_
         .await
         .unwrap_err();
     let Error::Api(api) = &e else { panic!("{e:?}") };
-    assert_eq!(api.status, 503);
-    assert_eq!(api.retry_after, Some(Duration::from_secs(86400)));
+    assert_eq!(api.status(), 503);
+    assert_eq!(api.retry_after(), Some(Duration::from_secs(86400)));
     // A day's Retry-After is clamped to the policy's maximum (60 s): the wait is bounded.
     assert_eq!(clock.sleeps(), vec![Duration::from_secs(60); 2]);
     assert_eq!(
@@ -608,16 +608,12 @@ async fn run_sql_202_forever_ends_at_the_deadline_with_the_task_id_and_poll_coun
         .await
         .unwrap_err();
         match &e {
-            Error::Timeout {
-                task_id,
-                waited,
-                polls,
-            } => {
-                assert_eq!(task_id.as_ref().map(|t| t.as_str()), Some(ID));
-                assert_eq!(*waited, Duration::from_secs(120));
+            Error::Timeout(t) => {
+                assert_eq!(t.task_id().map(|t| t.as_str()), Some(ID));
+                assert_eq!(t.waited(), Duration::from_secs(120));
                 let gets = server.received_requests().await.unwrap().len() - 1;
-                assert_eq!(*polls as usize, gets, "every poll counted");
-                assert!(*polls > 1);
+                assert_eq!(t.polls() as usize, gets, "every poll counted");
+                assert!(t.polls() > 1);
             }
             other => panic!("{other:?}"),
         }
@@ -758,7 +754,7 @@ async fn task_id_get_of_invalid_json_is_a_decode_error_after_one_request() {
         let Error::Decode(d) = &e else {
             panic!("{e:?}")
         };
-        assert_eq!(d.what, "ArrayTask");
+        assert_eq!(d.what(), "ArrayTask");
         assert!(names_the_task(&e), "{e}");
         assert_eq!(server.received_requests().await.unwrap().len(), 1);
     }
@@ -862,13 +858,10 @@ async fn assert_stopped_at_page_2(
     resumed: &Client,
 ) -> Error {
     let e = error.expect("a page that could not be read ends the listing with an error");
-    let Error::Listing {
-        resume_page,
-        source,
-    } = e
-    else {
+    let Error::Listing(listing) = e else {
         panic!("{e:?}")
     };
+    let resume_page = listing.resume_page();
     assert_eq!(resume_page, 2);
     assert_eq!(ids, page_ids(1), "page 1 whole, nothing invented");
     let (rest, error) = list(resumed, resume_page).await;
@@ -876,7 +869,7 @@ async fn assert_stopped_at_page_2(
     let mut all = ids;
     all.extend(rest);
     assert_eq!(all, all_ids(), "nothing lost across the resume");
-    *source
+    listing.into_error()
 }
 
 async fn healthy_client() -> (FaultServer, Client) {

@@ -560,7 +560,7 @@ async fn a_server_repeating_a_page_ends_the_stream_with_a_listing_error_not_a_lo
         let error = error.expect("the repeat is reported");
         assert_eq!(error.resume_page(), Some(2), "{error}");
         assert!(
-            matches!(&error, Error::Listing { source, .. } if matches!(**source, Error::Protocol(_))),
+            matches!(&error, Error::Listing(l) if matches!(l.error(), Error::Protocol(_))),
             "{error:?}"
         );
         let requested = pages_requested(&server).await;
@@ -603,7 +603,7 @@ async fn the_page_cap_stops_a_service_that_never_says_it_is_done() {
         assert_eq!(got, expected_ids(5..=7, 2));
         let error = error.expect("the cap is reported");
         assert_eq!(error.resume_page(), Some(8), "{error}");
-        assert!(error.to_string().contains("page cap"), "{error}");
+        assert!(error.report().to_string().contains("page cap"), "{error}");
         let mut requested = pages_requested(&server).await;
         requested.sort_unstable();
         assert_eq!(
@@ -708,7 +708,7 @@ async fn a_page_that_does_not_decode_ends_the_stream_with_its_resume_page() {
     let error = error.expect("error");
     assert_eq!(error.resume_page(), Some(2));
     assert!(
-        matches!(&error, Error::Listing { source, .. } if matches!(**source, Error::Decode(_))),
+        matches!(&error, Error::Listing(l) if matches!(l.error(), Error::Decode(_))),
         "{error:?}"
     );
 }
@@ -730,7 +730,7 @@ async fn assert_rejected_before_any_request(
     let items = drain(build(client.tasks()).stream()).await;
     assert_eq!(items.len(), 1, "one error, then the end: {items:?}");
     match &items[0] {
-        Err(Error::InvalidArgument { argument: a, .. }) => assert_eq!(*a, argument),
+        Err(Error::InvalidArgument(a)) => assert_eq!(a.argument(), argument),
         other => panic!("expected an invalid `{argument}`, got {other:?}"),
     }
     let pages = drain(build(client.tasks()).pages()).await;
@@ -739,7 +739,7 @@ async fn assert_rejected_before_any_request(
         [Err(Error::InvalidArgument { .. })]
     ));
     match build(client.tasks()).first_page().await {
-        Err(Error::InvalidArgument { argument: a, .. }) => assert_eq!(a, argument),
+        Err(Error::InvalidArgument(a)) => assert_eq!(a.argument(), argument),
         other => panic!("expected an invalid `{argument}`, got {other:?}"),
     }
     server.verify().await;

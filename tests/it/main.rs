@@ -12,6 +12,7 @@ mod support;
 
 mod api;
 mod architecture;
+mod errors;
 mod faults;
 mod handle;
 mod listing;

@@ -78,7 +78,7 @@ async fn a_truncated_json_result_is_an_error_not_fewer_rows() {
     let Err(Error::Decode(d)) = &got[2] else {
         panic!("{got:?}")
     };
-    assert!(d.message.contains("cut short"), "{d}");
+    assert!(d.message().contains("cut short"), "{d}");
     // The buffered path refuses it too.
     let e = c
         .run_sql("ns", "SELECT a FROM t")
@@ -131,9 +131,10 @@ async fn a_content_type_contradicting_the_requested_format_is_a_clear_error() {
     .await;
     let (c, _) = client(&server.uri());
     let e = c.run_sql("ns", "SELECT 1").await.unwrap_err();
-    let Error::Protocol(m) = &e else {
+    let Error::Protocol(p) = &e else {
         panic!("{e:?}")
     };
+    let m = p.message();
     assert!(m.contains("asked for json") && m.contains("arrow"), "{m}");
 }
 

@@ -10,6 +10,8 @@ pub use tiledb_cloud_tasks::model::{
     PaginationMetadata, PricingCurrency, QueryType, ResultFormat, SqlParameters, TASK_ID_HEADER,
 };
 pub use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
+pub use tiledb_cloud_tasks::error::TransportCause;
+pub use tiledb_cloud_tasks::reqwest;
 pub use tiledb_cloud_tasks::{
     ApiError, Client, ClientBuilder, Credentials, Error, Result, ResultResponse, Secret,
     SqlResponse, SqlResult, TaskHandle, TaskId, TaskList, TaskOrder, TasksQuery, Update,
