@@ -14,11 +14,11 @@ use bytes::Bytes;
 use reqwest::{Method, StatusCode};
 
 use crate::error::{DecodeError, Error, Result};
-use crate::model::{ArrayTask, ArrayTaskData, ErrorBody, SqlParameters, TasksQuery};
+use crate::model::{ArrayTask, ArrayTaskData, ErrorBody, ResultFormat, SqlParameters, TasksQuery};
 use crate::policy::Clock;
 use crate::task_id::TaskId;
 pub(crate) use crate::transport::Payload;
-use crate::transport::{Kind, Reply, Req, Transport};
+use crate::transport::{Kind, Reply, Req, Transport, empty_body_error};
 
 /// The low-level Tasks API. Get one from [`Client::api`](crate::Client::api); it is a cheap clone
 /// of the client.
@@ -94,10 +94,20 @@ pub(crate) enum Submission {
     },
     /// A success without rows: 204, or another 2xx with an empty body.
     Accepted { task_id: Option<TaskId> },
-    /// The service named a task, then the answer failed: an error status after the task was
-    /// created (a gateway timing out), or the transfer broke after the head. The task exists and
-    /// may be running; `error` says what went wrong.
+    /// The service named a task, then the answer failed: any error status naming it (a gateway
+    /// timing out after the task was created, a 503 or 429 that names one all the same), or the
+    /// transfer broke after the head. The task exists and may be running; `error` says what went
+    /// wrong.
     Orphaned { task_id: TaskId, error: Error },
+    /// The request was sent (or may have been) and no answer named a task: the connection broke
+    /// before the answer's head, the attempt timed out, or a gateway answered 502 or 504. The
+    /// query may have run, or be running: it must not be sent again blindly.
+    Lost { error: Error },
+}
+
+/// Whether a failed submission may have reached the service: anything but a failure to connect.
+fn may_have_run(error: &Error) -> bool {
+    matches!(error, Error::Transport(t) if !t.is_connect())
 }
 
 /// What the answer to a result poll means.
@@ -183,8 +193,10 @@ impl TasksApi {
         params: &SqlParameters,
         accept_encoding: Option<&str>,
     ) -> Result<SqlResponse> {
+        // The client's own time limit: this call has no deadline to bound it otherwise.
+        let timeout = self.transport.timeout();
         match self
-            .submit(namespace, params, accept_encoding, None, false)
+            .submit(namespace, params, accept_encoding, timeout, false)
             .await?
         {
             Submission::Rows {
@@ -197,11 +209,13 @@ impl TasksApi {
                 content_type,
             }),
             Submission::Accepted { task_id } => Ok(SqlResponse::NoContent { task_id }),
-            Submission::Orphaned { error, .. } => Err(error),
+            Submission::Orphaned { error, .. } | Submission::Lost { error } => Err(error),
         }
     }
 
     /// The SQL submission and what its answer means; with `stream`, rows are left unread.
+    /// `timeout` is the attempt's only time limit (the client's default does not apply: a held
+    /// POST lasts as long as the query); the deadline, when set, bounds it too.
     pub(crate) async fn submit(
         &self,
         namespace: &str,
@@ -228,6 +242,7 @@ impl TasksApi {
             Err(error) => {
                 return match error.task_id().cloned() {
                     Some(task_id) => Ok(Submission::Orphaned { task_id, error }),
+                    None if may_have_run(&error) => Ok(Submission::Lost { error }),
                     None => Err(error),
                 };
             }
@@ -255,16 +270,21 @@ impl TasksApi {
                     }),
                     Err(error) => match task_id {
                         Some(task_id) => Ok(Submission::Orphaned { task_id, error }),
-                        None => Err(error),
+                        None => Ok(Submission::Lost { error }),
                     },
                 }
             }
-            // The service named a task before failing (a gateway error): it may be running.
-            // 503 says it was not taken.
-            s if s.is_server_error() && s != StatusCode::SERVICE_UNAVAILABLE => {
+            // A server error or a 429 that names a task (a gateway error after the task was made,
+            // a 503 or 429 naming one anyway): the task exists, so it is followed, never submitted
+            // again (the transport does not resend it either). Another 4xx is the service's
+            // verdict on the request: an `ApiError`, carrying the task it names.
+            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+                let gateway = matches!(s, StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT);
                 let error = reply.into_api_error().await;
                 match task_id {
                     Some(task_id) => Ok(Submission::Orphaned { task_id, error }),
+                    // A gateway that gave up on the service: the query may be running behind it.
+                    None if gateway => Ok(Submission::Lost { error }),
                     None => Err(error),
                 }
             }
@@ -278,9 +298,13 @@ impl TasksApi {
         check_segment("task id", id.as_str())?;
         let mut req = self.request("/v1/task/{id}", vec!["task".into(), id.as_str().into()]);
         req.task_id = Some(id.clone());
-        let reply = only_200(self.transport.send(&req).await?, "GET /v1/task/{id}").await?;
+        let route = "GET /v1/task/{id}";
+        let reply = only_200(self.transport.send(&req).await?, route).await?;
         let body = reply.bytes().await?;
-        DecodeError::json("ArrayTask", &body, Some(&id))
+        if body.is_empty() {
+            return Err(empty_body_error(route, "a task (an ArrayTask)", Some(&id)));
+        }
+        DecodeError::json("ArrayTask", &body, Some(&id)).map_err(|e| self.scrubbed(e))
     }
 
     /// `GET /v1/task/{id}/result`: the stored result, or word that it is still running (202) or not
@@ -322,10 +346,27 @@ impl TasksApi {
             self.transport.send(&req).await?
         };
         match reply.status {
-            StatusCode::OK => Ok(ResultOutcome::Ready {
-                content_type: reply.content_type(),
-                body: reply.body,
-            }),
+            // A stored JSON result is never zero bytes (no rows is `[]`): an empty 200 is a
+            // broken or truncated answer, never no rows. (Other formats keep their own rules.)
+            StatusCode::OK => {
+                let content_type = reply.content_type();
+                let body = reply.body.with_task_id(Some(id));
+                let json = content_type
+                    .as_deref()
+                    .and_then(ResultFormat::from_content_type)
+                    .is_none_or(|f| f == ResultFormat::Json);
+                Ok(ResultOutcome::Ready {
+                    content_type,
+                    body: if json {
+                        body.require_content(
+                            "GET /v1/task/{id}/result",
+                            "a stored JSON result (no rows is `[]`)",
+                        )
+                    } else {
+                        body
+                    },
+                })
+            }
             StatusCode::ACCEPTED => Ok(ResultOutcome::Pending {
                 retry_after: reply.retry_after(),
             }),
@@ -345,8 +386,32 @@ impl TasksApi {
     pub async fn tasks_get(&self, query: &TasksQuery) -> Result<ArrayTaskData> {
         let mut req = self.request("/v1/tasks", vec!["tasks".into()]);
         req.query = query.to_pairs()?;
-        let reply = only_200(self.transport.send(&req).await?, "GET /v1/tasks").await?;
+        let route = "GET /v1/tasks";
+        let reply = only_200(self.transport.send(&req).await?, route).await?;
         let body = reply.bytes().await?;
-        DecodeError::json("ArrayTaskData", &body, None)
+        if body.is_empty() {
+            return Err(empty_body_error(
+                route,
+                "a page of tasks (an ArrayTaskData)",
+                None,
+            ));
+        }
+        DecodeError::json("ArrayTaskData", &body, None).map_err(|e| self.scrubbed(e))
+    }
+
+    /// A decoding error without the client's own secrets in the body it quotes.
+    fn scrubbed(&self, e: Error) -> Error {
+        match e {
+            Error::Decode(mut d) => {
+                d.snippet = d.snippet.map(|s| self.transport.scrub(&s));
+                Error::Decode(d)
+            }
+            other => other,
+        }
+    }
+
+    /// Text a server sent (a task's status message) without the client's own secrets.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        self.transport.scrub(text)
     }
 }

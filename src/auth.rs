@@ -80,6 +80,93 @@ impl Credentials {
     }
 }
 
+/// What replaces the client's own secrets in anything a server sends back.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// Removes the client's own secrets (the API key; the password, and the basic-auth header value
+/// made of it) from text a server sent back (an error message, a body quoted in an error), in
+/// case the server echoes them.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Scrubber {
+    secrets: Vec<Secret>,
+}
+
+impl Scrubber {
+    pub(crate) fn new(credentials: Option<&Credentials>) -> Scrubber {
+        let secrets = match credentials {
+            Some(Credentials::ApiKey(key)) => vec![key.clone()],
+            Some(Credentials::Basic { username, password }) => vec![
+                password.clone(),
+                Secret(base64(
+                    format!("{username}:{}", password.expose()).as_bytes(),
+                )),
+            ],
+            None => Vec::new(),
+        };
+        Scrubber {
+            secrets: secrets.into_iter().filter(|s| !s.0.is_empty()).collect(),
+        }
+    }
+
+    /// `text` with every secret replaced by `[redacted]`.
+    pub(crate) fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for s in &self.secrets {
+            if out.contains(s.expose()) {
+                out = out.replace(s.expose(), REDACTED);
+            }
+        }
+        out
+    }
+
+    /// `bytes` with every secret replaced by `[redacted]`; `None` when none was found.
+    pub(crate) fn bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut out: Option<Vec<u8>> = None;
+        for s in &self.secrets {
+            let needle = s.expose().as_bytes();
+            let hay = out.as_deref().unwrap_or(bytes);
+            if !hay.windows(needle.len()).any(|w| w == needle) {
+                continue;
+            }
+            let mut next = Vec::with_capacity(hay.len());
+            let mut i = 0;
+            while i < hay.len() {
+                if hay[i..].starts_with(needle) {
+                    next.extend_from_slice(REDACTED.as_bytes());
+                    i += needle.len();
+                } else {
+                    next.push(hay[i]);
+                    i += 1;
+                }
+            }
+            out = Some(next);
+        }
+        out
+    }
+}
+
+/// Standard base64 with padding (the basic-auth header's encoding).
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// What `~/.tiledb/cloud.json` may hold (the Python client's file).
 #[derive(Debug, Default, Deserialize)]
 struct CloudJson {
@@ -270,6 +357,29 @@ mod tests {
     }
 
     #[test]
+    fn the_scrubber_removes_the_key_the_password_and_the_basic_header() {
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"a"), "YQ==");
+        let key = Scrubber::new(Some(&Credentials::api_key("k3y")));
+        assert_eq!(
+            key.text("bad key k3y, k3y!"),
+            "bad key [redacted], [redacted]!"
+        );
+        assert_eq!(key.bytes(b"no secret here"), None);
+        assert_eq!(key.bytes(b"[k3y]").unwrap(), b"[[redacted]]");
+        let basic = Scrubber::new(Some(&Credentials::basic("Aladdin", "open sesame")));
+        assert_eq!(
+            basic.text("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ== / open sesame"),
+            "Basic [redacted] / [redacted]"
+        );
+        assert_eq!(Scrubber::new(None).text("x"), "x");
+    }
+
+    #[test]
     fn username_without_password_is_a_config_error() {
         let e = settings_from(&env(&[("TILEDB_REST_USERNAME", "u")]), None).unwrap_err();
         assert!(matches!(&e, Error::Config(c) if c.origin() == Some("TILEDB_REST_USERNAME")));
@@ -302,8 +412,14 @@ mod tests {
         let e = settings_from(&env(&[]), Some(&path)).unwrap_err();
         assert!(e.to_string().contains("cloud.json"), "{e}");
 
-        std::fs::write(&path, "{\n  \"host\": \"h\",\n  \"verify_ssl\": \"s3cr3t-ish\"\n}").unwrap();
-        let e = settings_from(&env(&[]), Some(&path)).unwrap_err().to_string();
+        std::fs::write(
+            &path,
+            "{\n  \"host\": \"h\",\n  \"verify_ssl\": \"s3cr3t-ish\"\n}",
+        )
+        .unwrap();
+        let e = settings_from(&env(&[]), Some(&path))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("cloud.json, line 3, key \"verify_ssl\""), "{e}");
         assert!(!e.contains("s3cr3t"), "{e}");
     }

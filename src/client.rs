@@ -227,6 +227,11 @@ impl ClientBuilder {
 
     /// How long one HTTP attempt may take in all. Default 60 s; `None` for no limit. Ignored with
     /// [`http_client`](Self::http_client).
+    ///
+    /// Not applied to the SQL `POST` of a [`TaskHandle`](crate::TaskHandle): a service that holds
+    /// the POST until the query has finished (TileDB Cloud does) would have a long query cut short
+    /// by it. The handle's [deadline](crate::TaskHandle::deadline) bounds that wait instead. (The
+    /// one-shot [`TasksApi::run_sql`](crate::TasksApi::run_sql), which has no deadline, keeps it.)
     pub fn timeout(mut self, d: Option<Duration>) -> Self {
         self.timeout = d;
         self
@@ -323,6 +328,13 @@ fn parse_host(host: &str, origin: &str) -> Result<Url> {
         host
     };
     let Some((scheme, rest)) = host.split_once("://") else {
+        // `host:port` gets a suggestion (`http://` for this machine, which rarely has TLS);
+        // something already mangled (`htp//x`) does not.
+        if host.contains("//") || host.contains(char::is_whitespace) {
+            return Err(bad(format!(
+                "the host {shown:?} is not a URL (no `scheme://`); {FORM}"
+            )));
+        }
         let suggestion = if is_loopback(host) {
             format!("http://{host}")
         } else {
@@ -341,7 +353,9 @@ fn parse_host(host: &str, origin: &str) -> Result<Url> {
         return Err(bad(format!("the host {shown:?} names no host; {FORM}")));
     }
     let mut url = Url::parse(host).map_err(|e| {
-        bad(format!("the host {shown:?} is not a valid URL ({e}); {FORM}"))
+        bad(format!(
+            "the host {shown:?} is not a valid URL ({e}); {FORM}"
+        ))
     })?;
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad(format!("the host {shown:?} names no host; {FORM}")));
@@ -415,7 +429,9 @@ mod tests {
         assert!(!e.to_string().contains("hunter2"));
         let e = parse_host("https://u:hunter2@ho st", "o").unwrap_err();
         assert!(!e.to_string().contains("hunter2"));
-        assert!(is_loopback("localhost:8080") && is_loopback("[::1]:1") && is_loopback("127.0.0.2"));
+        assert!(
+            is_loopback("localhost:8080") && is_loopback("[::1]:1") && is_loopback("127.0.0.2")
+        );
         assert!(!is_loopback("api.tiledb.com"));
     }
 }

@@ -79,7 +79,11 @@ impl SqlResult {
     }
 
     /// The rows of a JSON result as `T`s (an empty body is no rows). A row that does not fit `T`
-    /// fails with the JSON path of the offending value (`[3].price`).
+    /// fails with a [`DecodeError`] naming the row, the column (`[3].price`), the expected and the
+    /// found type and the task, never the value.
+    ///
+    /// A `bool` field also reads `0`/`1` and `"true"`/`"false"` (SQLite has no boolean type:
+    /// see [`lenient`](crate::lenient)).
     pub fn rows<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
         self.require_json()?;
         if self.body.iter().all(u8::is_ascii_whitespace) {
@@ -284,7 +288,8 @@ impl ResultStream {
     }
 
     /// The rows of a JSON result, decoded one by one as the body arrives. A body cut short ends the
-    /// stream with an error, never silently.
+    /// stream with an error, never silently. Rows decode as with [`SqlResult::rows`] (lenient
+    /// `bool`s; errors name the row and column, never a value).
     pub fn rows_stream<T: DeserializeOwned + Send + 'static>(
         self,
     ) -> BoxStream<'static, Result<T>> {

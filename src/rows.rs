@@ -98,8 +98,8 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
             self.row.extend_from_slice(piece);
             &self.row
         };
-        let decoded = DecodeError::result_json::<T>("JSON rows", bytes, self.task_id.as_ref()).map_err(
-            |e| match e {
+        let decoded = DecodeError::result_json::<T>("JSON rows", bytes, self.task_id.as_ref())
+            .map_err(|e| match e {
                 Error::Decode(mut d) => {
                     d.path = if d.path == "." {
                         format!("[{index}]")
@@ -109,8 +109,7 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                     Error::Decode(d)
                 }
                 other => other,
-            },
-        );
+            });
         out.push(decoded);
         self.rows += 1;
         self.row.clear();
@@ -237,7 +236,10 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
             State::Done | State::Start => None,
             _ => {
                 self.state = State::Done;
-                Some(Err(self.syntax(self.offset, "the body ended before the array was closed (the result was cut short)")))
+                Some(Err(self.syntax(
+                    self.offset,
+                    "the body ended before the array was closed (the result was cut short)",
+                )))
             }
         }
     }

@@ -6,6 +6,7 @@ use std::fmt;
 
 use super::parts::task_suffix;
 use super::{Error, Result};
+use crate::lenient::Bools;
 use crate::task_id::TaskId;
 
 /// How many bytes of an unexpected (non-result) body an error keeps, so that a huge HTML page
@@ -88,42 +89,62 @@ impl DecodeError {
         body: &[u8],
         task_id: Option<&TaskId>,
     ) -> Result<T> {
-        decode_json(what, body, task_id).map_err(|mut d| {
+        decode_json(what, body, task_id, false).map_err(|mut d| {
             d.snippet = Some(snippet(body));
             Error::Decode(Box::new(d))
         })
     }
 
-    /// Decodes result data as JSON of type `T`; an error never quotes the body.
+    /// Decodes result data as JSON of type `T`, its `bool`s lenient (`0`, `1`, `"true"`,
+    /// `"false"`: see [`SqlResult::rows`](crate::SqlResult::rows)); an error never quotes the body.
     pub(crate) fn result_json<T: serde::de::DeserializeOwned>(
         what: &str,
         body: &[u8],
         task_id: Option<&TaskId>,
     ) -> Result<T> {
-        decode_json(what, body, task_id).map_err(|d| Error::Decode(Box::new(d)))
+        decode_json(what, body, task_id, true).map_err(|d| Error::Decode(Box::new(d)))
     }
+}
+
+/// `body` as a `T`, `bool`s lenient: a `0`/`1` or a `"true"`/`"false"` where a `bool` is asked for.
+fn lenient_from_slice<T: serde::de::DeserializeOwned>(body: &[u8]) -> serde_json::Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = T::deserialize(Bools(&mut de))?;
+    de.end()?;
+    Ok(value)
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(
     what: &str,
     body: &[u8],
     task_id: Option<&TaskId>,
+    lenient: bool,
 ) -> std::result::Result<T, DecodeError> {
     // The fast path: plain serde_json (which also refuses trailing data after the value).
-    // Tracking the path costs about as much again, so it is paid only to explain a failure.
+    // Tracking the path costs about as much again, so it is paid only to explain a failure; the
+    // lenient pass (bools as 0/1) likewise only when the plain one failed.
     let plain = match serde_json::from_slice(body) {
         Ok(value) => return Ok(value),
         Err(e) => e,
     };
-    // The second pass only finds where it failed; a body that fails only for trailing data
-    // after its value is wrong as a whole (`[1][2]` is not the rows `[1]`).
-    let path = match serde_path_to_error::deserialize::<_, T>(
-        &mut serde_json::Deserializer::from_slice(body),
-    ) {
-        Err(e) => e.path().to_string(),
-        Ok(_) => ".".to_owned(),
+    let failed = if lenient {
+        match lenient_from_slice(body) {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        }
+    } else {
+        plain
     };
-    Err(DecodeError::new(what, path, plain.to_string(), task_id))
+    // The last pass only finds where it failed; a body that fails only for trailing data
+    // after its value is wrong as a whole (`[1][2]` is not the rows `[1]`).
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let path = if lenient {
+        serde_path_to_error::deserialize::<_, T>(Bools(&mut de)).err()
+    } else {
+        serde_path_to_error::deserialize::<_, T>(&mut de).err()
+    }
+    .map_or_else(|| ".".to_owned(), |e| e.path().to_string());
+    Err(DecodeError::new(what, path, failed.to_string(), task_id))
 }
 
 impl fmt::Display for DecodeError {
@@ -236,7 +257,10 @@ mod tests {
             scrub_values("unknown variant `hush`, expected `a` or `b`"),
             "unknown variant, expected `a` or `b`"
         );
-        assert_eq!(scrub_values("missing field `price`"), "missing field `price`");
+        assert_eq!(
+            scrub_values("missing field `price`"),
+            "missing field `price`"
+        );
         assert_eq!(scrub_values(r#"cut "short"#), "cut");
     }
 

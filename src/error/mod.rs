@@ -13,12 +13,14 @@ use crate::policy::TRANSIENT_STATUSES;
 use crate::task_id::TaskId;
 
 mod decode;
+mod lost;
 mod parts;
 mod report;
 mod transport;
 
-pub(crate) use decode::{scrub_values, snippet};
 pub use decode::DecodeError;
+pub(crate) use decode::{scrub_values, snippet};
+pub use lost::OutcomeUnknownError;
 pub use parts::{
     ApiError, ConfigError, InvalidArgumentError, ListingError, ProtocolError, RedirectError,
     ResultNotAvailableError, TaskFailedError, TimeoutError,
@@ -79,6 +81,11 @@ pub enum Error {
     /// Redirects went wrong: too many, or one without a usable `Location`.
     #[error(transparent)]
     Redirect(Box<RedirectError>),
+
+    /// The answer to an SQL submission was lost and its task was not found afterwards: the query
+    /// may or may not have run. Never retryable.
+    #[error(transparent)]
+    OutcomeUnknown(Box<OutcomeUnknownError>),
 }
 
 impl Error {

@@ -80,8 +80,7 @@ impl TransportError {
         let cause = classify(&e);
         // A body that failed while being read whole (reset, cut short) is reported by reqwest as
         // a decode error, not a body error; the transport retries it like any other.
-        let transient =
-            connect || e.is_timeout() || e.is_request() || e.is_body() || e.is_decode();
+        let transient = connect || e.is_timeout() || e.is_request() || e.is_body() || e.is_decode();
         TransportError {
             method: method.to_owned(),
             url: url.to_owned(),
@@ -192,7 +191,10 @@ fn is_tls(e: &(dyn StdError + 'static)) -> bool {
     if e.is::<rustls::Error>() {
         return true;
     }
-    match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
         Some(inner) => is_tls(inner),
         None => false,
     }

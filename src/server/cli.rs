@@ -5,7 +5,9 @@
 //! default `info`). SIGINT or SIGTERM shuts it down gracefully.
 //!
 //! A key passed with `--api-key` or `--user` is visible to other local users in the process list;
-//! leave `--api-key` out to have one generated and printed on stdout instead.
+//! leave `--api-key` out to have one generated and printed on stdout instead, and give extra users
+//! (with their passwords, for HTTP Basic) in a `--users-file` or in `TILEDB_TASKS_SERVER_USERS`
+//! (see `users.rs` for the form).
 
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
@@ -15,7 +17,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::{LocalServer, ServerConfig};
+use super::users::{self, USERS_ENV, UserSpec};
+use super::{FaultRule, LocalServer, ServerConfig, Timing};
 
 /// Runs a local TileDB Cloud Tasks server (SQL on SQLite).
 #[derive(Parser)]
@@ -31,9 +34,36 @@ struct Args {
     /// API key of the default user `local` (namespace `local`) [default: generated and printed].
     #[arg(long)]
     api_key: Option<String>,
-    /// An extra user, as NAME:KEY:NS1,NS2 (repeatable).
-    #[arg(long = "user", value_name = "NAME:KEY:NAMESPACES", value_parser = parse_user)]
-    users: Vec<UserArg>,
+    /// An extra user, as NAME:KEY:NS1,NS2 or NAME:KEY:NS1,NS2:PASSWORD (the password lets it log
+    /// in with HTTP Basic) (repeatable). Visible in the process list: prefer --users-file or
+    /// TILEDB_TASKS_SERVER_USERS for real secrets.
+    #[arg(long = "user", value_name = "NAME:KEY:NAMESPACES[:PASSWORD]", value_parser = users::parse_user)]
+    users: Vec<UserSpec>,
+    /// A file of users, one NAME:KEY:NS1,NS2[:PASSWORD] per line (`#` comments and blank lines
+    /// skipped). Users also come from TILEDB_TASKS_SERVER_USERS (whitespace-separated entries).
+    #[arg(long, value_name = "PATH")]
+    users_file: Option<PathBuf>,
+    /// When POST /v1/sql answers: `holding` (when the query has finished, as TileDB Cloud does) or
+    /// `detached` (at once, with the task id, when the result is stored or not downloaded)
+    /// [default: detached]. One request may ask otherwise with X-TileDB-Emulator-Timing.
+    #[arg(long, value_name = "holding|detached")]
+    timing: Option<Timing>,
+    /// Fault rules to start with: a JSON array of rules (see FaultRule in the crate docs, and
+    /// docs/testing-with-the-local-server.md); changed at run time with PUT /_emulator/faults.
+    #[arg(long, value_name = "PATH")]
+    faults: Option<PathBuf>,
+    /// Turns on the admin surface (/_emulator/journal, /faults, /reset) for this key, which no
+    /// user may have; TILEDB_TASKS_SERVER_ADMIN_KEY also sets it (kept out of the process list).
+    #[arg(long, value_name = "KEY")]
+    admin_key: Option<String>,
+    /// Tasks to record at start: a JSON-lines file of ArrayTasks, each with an id and a
+    /// namespace; ids already known are skipped (repeatable).
+    #[arg(long = "seed-tasks", value_name = "PATH")]
+    seed_tasks: Vec<PathBuf>,
+    /// An SQL file to run at start in a namespace's database, once per data directory and file
+    /// content, as NAMESPACE=PATH (repeatable).
+    #[arg(long = "seed-sql", value_name = "NAMESPACE=PATH", value_parser = parse_seed_sql)]
+    seed_sql: Vec<(String, PathBuf)>,
     /// Queries that may run at once; more are answered 503 with Retry-After [default: 4].
     #[arg(long)]
     max_concurrent_queries: Option<usize>,
@@ -46,42 +76,75 @@ struct Args {
     /// How long stored results are kept, in seconds [default: 86400].
     #[arg(long)]
     result_ttl_secs: Option<u64>,
+    /// Time a client has to send a request head, in seconds; past it, 408 [default: 5].
+    #[arg(long)]
+    header_timeout_secs: Option<u64>,
+    /// Time a connection may stay open with no request in progress, in seconds [default: 60].
+    #[arg(long)]
+    idle_timeout_secs: Option<u64>,
+    /// Time an answer may wait for a client that reads nothing, in seconds [default: 30].
+    #[arg(long)]
+    write_timeout_secs: Option<u64>,
+    /// Connections open at once; past it the longest-idle one is closed, or 503 [default: 1024,
+    /// lowered to fit the file descriptor limit].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Largest request head (request line and headers), in bytes; past it, 431 [default: 65536].
+    #[arg(long)]
+    max_header_bytes: Option<usize>,
+    /// Memory SQLite may hold for all queries together, in bytes; a query needing more fails
+    /// with a 400 [default: 268435456 (256 MiB)].
+    #[arg(long)]
+    max_query_memory: Option<u64>,
 }
 
-/// `--user NAME:KEY:NS1,NS2`. Not `Debug`: it holds a key.
-#[derive(Clone)]
-struct UserArg {
-    name: String,
-    key: String,
-    namespaces: Vec<String>,
+/// Every extra user: `--user`s, then the users file, then the environment. An error says which
+/// source was wrong (and never repeats a secret).
+fn all_users(args: &Args) -> Result<Vec<UserSpec>, String> {
+    let mut all = args.users.clone();
+    if let Some(path) = &args.users_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the users file {}: {e}", path.display()))?;
+        all.extend(
+            users::parse_users_file(&text)
+                .map_err(|e| format!("users file {}: {e}", path.display()))?,
+        );
+    }
+    if let Some(value) = std::env::var_os(USERS_ENV) {
+        let value = value
+            .into_string()
+            .map_err(|_| format!("{USERS_ENV} is not valid UTF-8"))?;
+        all.extend(users::parse_users_env(&value).map_err(|e| format!("{USERS_ENV}: {e}"))?);
+    }
+    Ok(all)
 }
 
-/// The name is before the first `:`, the namespaces after the last one, the key in between (so a
-/// key may itself contain `:`). Error messages never repeat the key.
-fn parse_user(value: &str) -> Result<UserArg, String> {
-    let shape = "expected NAME:KEY:NS1,NS2";
-    let (name, rest) = value.split_once(':').ok_or(shape)?;
-    let (key, namespaces) = rest.rsplit_once(':').ok_or(shape)?;
-    if name.is_empty() || key.is_empty() {
-        return Err(format!("{shape} (name and key must not be empty)"));
+/// `NAMESPACE=PATH`.
+fn parse_seed_sql(value: &str) -> Result<(String, PathBuf), String> {
+    match value.split_once('=') {
+        Some((ns, path)) if !ns.is_empty() && !path.is_empty() => {
+            Ok((ns.to_owned(), PathBuf::from(path)))
+        }
+        _ => Err("expected NAMESPACE=PATH".to_owned()),
     }
-    let namespaces: Vec<String> = namespaces
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if namespaces.is_empty() {
-        return Err(format!("{shape} (at least one namespace)"));
-    }
-    Ok(UserArg {
-        name: name.to_owned(),
-        key: key.to_owned(),
-        namespaces,
+}
+
+/// The environment variable that may hold the admin key.
+const ADMIN_KEY_ENV: &str = "TILEDB_TASKS_SERVER_ADMIN_KEY";
+
+/// The rules of a `--faults` file.
+fn fault_rules(path: &std::path::Path) -> Result<Vec<FaultRule>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the fault rules {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "fault rules {}: not a JSON array of rules: {e}",
+            path.display()
+        )
     })
 }
 
-fn config(args: Args) -> ServerConfig {
+fn config(args: Args, extra_users: &[UserSpec], faults: Vec<FaultRule>) -> ServerConfig {
     let mut config = ServerConfig::new().listen(args.listen);
     if let Some(dir) = args.data_dir {
         config = config.data_dir(dir);
@@ -89,9 +152,27 @@ fn config(args: Args) -> ServerConfig {
     if let Some(key) = args.api_key {
         config = config.api_key(key);
     }
-    for user in &args.users {
+    for user in extra_users {
         let namespaces: Vec<&str> = user.namespaces.iter().map(String::as_str).collect();
-        config = config.user(&user.name, &user.key, None, &namespaces);
+        config = config.user(&user.name, &user.key, user.password.as_deref(), &namespaces);
+    }
+    if let Some(timing) = args.timing {
+        config = config.timing(timing);
+    }
+    if !faults.is_empty() {
+        config = config.fault_rules(faults);
+    }
+    let admin_key = args
+        .admin_key
+        .or_else(|| std::env::var(ADMIN_KEY_ENV).ok().filter(|k| !k.is_empty()));
+    if let Some(key) = admin_key {
+        config = config.admin_key(key);
+    }
+    for path in args.seed_tasks {
+        config = config.seed_tasks(path);
+    }
+    for (namespace, path) in args.seed_sql {
+        config = config.seed_sql(namespace, path);
     }
     if let Some(n) = args.max_concurrent_queries {
         config = config.max_concurrent_queries(n);
@@ -104,6 +185,24 @@ fn config(args: Args) -> ServerConfig {
     }
     if let Some(secs) = args.result_ttl_secs {
         config = config.result_ttl(Duration::from_secs(secs));
+    }
+    if let Some(secs) = args.header_timeout_secs {
+        config = config.header_timeout(Duration::from_secs(secs));
+    }
+    if let Some(secs) = args.idle_timeout_secs {
+        config = config.idle_timeout(Duration::from_secs(secs));
+    }
+    if let Some(secs) = args.write_timeout_secs {
+        config = config.write_timeout(Duration::from_secs(secs));
+    }
+    if let Some(n) = args.max_connections {
+        config = config.max_connections(n);
+    }
+    if let Some(n) = args.max_header_bytes {
+        config = config.max_header_bytes(n);
+    }
+    if let Some(n) = args.max_query_memory {
+        config = config.max_query_memory(n);
     }
     config
 }
@@ -164,7 +263,21 @@ async fn serve() -> ExitCode {
 
     let args = Args::parse();
     let generated_key = args.api_key.is_none();
-    let server = match LocalServer::start(config(args)).await {
+    let extra_users = match all_users(&args) {
+        Ok(users) => users,
+        Err(e) => {
+            eprintln!("tiledb-tasks-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let faults = match args.faults.as_deref().map(fault_rules).transpose() {
+        Ok(rules) => rules.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("tiledb-tasks-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match LocalServer::start(config(args, &extra_users, faults)).await {
         Ok(server) => server,
         Err(e) => {
             eprintln!("tiledb-tasks-server: {e}");
@@ -201,21 +314,4 @@ async fn serve() -> ExitCode {
     tracing::info!("stopping");
     server.shutdown().await;
     ExitCode::SUCCESS
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_argument_splits_name_key_and_namespaces() {
-        let u = parse_user("bob:k:e:y:ns1, ns2").unwrap();
-        assert_eq!(u.name, "bob");
-        assert_eq!(u.key, "k:e:y");
-        assert_eq!(u.namespaces, vec!["ns1", "ns2"]);
-        assert!(parse_user("bob").is_err());
-        assert!(parse_user("bob:key:").is_err());
-        let err = parse_user(":secret:ns").err().unwrap();
-        assert!(!err.contains("secret"));
-    }
 }

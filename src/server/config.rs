@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::auth::User;
+use super::emulator::EmulatorConfig;
 use super::engine;
 use super::error::ServerError;
 use super::limits::Limits;
@@ -34,6 +35,7 @@ pub struct ServerConfig {
     pub(crate) api_key: String,
     users: Vec<UserConfig>,
     pub(crate) limits: Limits,
+    pub(crate) emulator: EmulatorConfig,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -49,6 +51,7 @@ impl fmt::Debug for ServerConfig {
             .field("api_key", &"<redacted>")
             .field("extra_users", &users)
             .field("limits", &self.limits)
+            .field("timing", &self.emulator.timing)
             .finish()
     }
 }
@@ -79,6 +82,7 @@ impl ServerConfig {
             api_key: random_key(),
             users: Vec::new(),
             limits: Limits::default(),
+            emulator: EmulatorConfig::default(),
         }
     }
 
@@ -157,6 +161,53 @@ impl ServerConfig {
     /// The `Retry-After` sent with a 503 (default 1 s; rounded up to whole seconds).
     pub fn retry_after(mut self, d: Duration) -> Self {
         self.limits.retry_after = d;
+        self
+    }
+
+    /// How long a client may take to send a request head once it has started (default 5 s).
+    /// Past it the client gets a `408` with an `Error` body and the connection is closed: a
+    /// slow or half-sent head cannot hold a connection.
+    pub fn header_timeout(mut self, d: Duration) -> Self {
+        self.limits.header_timeout = d;
+        self
+    }
+
+    /// How long a connection may stay open with no request in progress (default 60 s): a
+    /// silent new connection, or a keep-alive one between requests. Past it, it is closed.
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.limits.idle_timeout = d;
+        self
+    }
+
+    /// How long sending an answer may stay blocked because the client reads nothing (default
+    /// 30 s); past it the connection is dropped, so a stalled reader holds nothing for long.
+    pub fn write_timeout(mut self, d: Duration) -> Self {
+        self.limits.write_timeout = d;
+        self
+    }
+
+    /// The most connections open at once (default 1024, lowered to fit under the process's file
+    /// descriptor limit with room to spare). A new connection past it closes one that never
+    /// carried a request, else one idle (keep-alive) for a second or more, the longest idle
+    /// first; when there is none, it is answered `503` with `Retry-After` and closed.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.limits.max_connections = n;
+        self
+    }
+
+    /// The largest request head, request line and headers, in bytes (default 64 KiB, at least
+    /// 8 KiB); a bigger one is answered `431` with an `Error` body.
+    pub fn max_header_bytes(mut self, n: usize) -> Self {
+        self.limits.max_header_bytes = n;
+        self
+    }
+
+    /// How much memory SQLite may hold for all queries together, in bytes (default 256 MiB, at
+    /// least 16 MiB). A query that needs more fails with a `400` naming the limit and the server
+    /// carries on; one string or blob may take a quarter of it. SQLite's limit is process-wide:
+    /// several servers in one process share the last one's.
+    pub fn max_query_memory(mut self, bytes: u64) -> Self {
+        self.limits.max_query_memory = bytes;
         self
     }
 

@@ -91,6 +91,24 @@ pub(crate) enum ErrorCode {
     QueryInterrupted = 1017,
     /// A fault of the server itself (its store failed, a worker panicked).
     Internal = 1018,
+    /// The request head did not arrive within the header timeout (408).
+    HeaderTimeout = 1019,
+    /// The request URI is longer than the server reads (414).
+    UriTooLong = 1020,
+    /// The request head is larger than the server's limit (431).
+    HeadersTooLarge = 1021,
+    /// Every connection is busy; nothing was read; retry after `Retry-After` (503).
+    TooManyConnections = 1022,
+    /// The request head is not valid HTTP/1.1 (400).
+    MalformedHead = 1023,
+    /// A fault rule answered instead of the route (see `faults.rs`).
+    FaultInjected = 1024,
+    /// The query ran out of the server's memory limit for queries (400).
+    MemoryLimit = 1025,
+    /// A statement would expand past what the planner may copy (400).
+    TooExpensive = 1026,
+    /// The admin surface refused credentials that are not the admin key (a user's), or is off.
+    NotAdmin = 1027,
 }
 
 impl ErrorCode {

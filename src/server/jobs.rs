@@ -13,33 +13,40 @@ use axum::http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::auth::User;
+use super::emulator::Timing;
 use super::engine::{self, Encoder, Output, Query, QueryError};
 use super::error::{ApiFailure, ErrorCode};
+use super::faults::TaskFault;
 use super::state::{AppState, InFlightGuard};
 use super::store::NewResult;
 use crate::model::{ArrayTask, ArrayTaskStatus, ArrayTaskType, ResultFormat, SqlParameters};
 
 /// Where a submission ended up.
 pub(crate) enum Submitted {
-    /// Recorded, and running in the background (`dont_download_results`).
+    /// Recorded, and running in the background (see [`Timing::Detached`]).
     Detached { id: String },
     /// Recorded and run to its end.
     Finished {
         id: String,
         encoder: Encoder,
         outcome: Result<Output<Bytes>, QueryError>,
+        /// The caller asked for the rows with the answer (no `dont_download_results`).
+        download: bool,
     },
 }
 
 /// Checks `params`, admits, records and runs them as a task of `user` in `namespace` (which
-/// the caller has checked the user may use).
+/// the caller has checked the user may use), answering when `timing` says.
 pub(crate) async fn submit(
     app: &Arc<AppState>,
     user: &User,
     namespace: String,
     params: SqlParameters,
+    timing: Timing,
+    fault: Option<TaskFault>,
 ) -> Result<Submitted, ApiFailure> {
-    let (query, mut task, store_results) = prepare(user, namespace, params)?;
+    let download = !params.dont_download_results.unwrap_or(false);
+    let (query, mut task, store_results) = prepare(user, namespace, params, timing)?;
     let in_flight = admit(app)?;
     let permit = admit_slot(app)?;
     // A task starts when it is admitted: it runs at once, or was refused above.
@@ -55,6 +62,7 @@ pub(crate) async fn submit(
         queued: detached,
         store_results,
         query,
+        fault,
     };
     let encoder = job.query.encoder;
     let (recorded_tx, recorded_rx) = oneshot::channel::<Result<(), String>>();
@@ -86,6 +94,7 @@ pub(crate) async fn submit(
         id,
         encoder,
         outcome,
+        download,
     })
 }
 
@@ -95,6 +104,7 @@ fn prepare(
     user: &User,
     namespace: String,
     params: SqlParameters,
+    timing: Timing,
 ) -> Result<(Query, ArrayTask, bool), ApiFailure> {
     let sql = match params.query.as_deref() {
         Some(q) if !q.trim().is_empty() => q.to_owned(),
@@ -114,7 +124,8 @@ fn prepare(
         )
     })?;
     let parameters = engine::sql_parameters(&params.parameters).map_err(ApiFailure::invalid)?;
-    let detached = params.dont_download_results.unwrap_or(false);
+    let store_results = params.store_results.unwrap_or(false);
+    let detached = timing.detaches(store_results, params.dont_download_results.unwrap_or(false));
     let task = ArrayTask {
         id: Some(uuid::Uuid::new_v4().to_string()),
         name: params.name,
@@ -143,7 +154,7 @@ fn prepare(
         parameters,
         encoder,
     };
-    Ok((query, task, params.store_results.unwrap_or(false)))
+    Ok((query, task, store_results))
 }
 
 /// Counts the submission in flight, then checks the server still takes work. Counted first: a
@@ -190,6 +201,8 @@ struct Job {
     queued: bool,
     store_results: bool,
     query: Query,
+    /// What a fault rule does to this task.
+    fault: Option<TaskFault>,
 }
 
 impl Job {
@@ -211,7 +224,15 @@ impl Job {
             ));
         }
         let started = Instant::now();
-        let result = self.app.engine.run(&self.query);
+        let mut result = match &self.fault {
+            Some(TaskFault::Fail(message)) => Err(QueryError::Sql(message.clone())),
+            _ => self.app.engine.run(&self.query),
+        };
+        if let Some(TaskFault::Slow(least)) = self.fault
+            && !self.take_at_least(started, least)
+        {
+            result = Err(QueryError::Stopped);
+        }
         drop(self.permit.take());
         let duration = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         let finished = self.app.clock.now();
@@ -257,6 +278,22 @@ impl Job {
                 ));
                 Err(error)
             }
+        }
+    }
+
+    /// Waits until `least` has passed since `started` (a slow-task fault); `false` when the
+    /// server began to stop meanwhile.
+    fn take_at_least(&self, started: Instant, least: std::time::Duration) -> bool {
+        let step = std::time::Duration::from_millis(10);
+        loop {
+            if self.app.stop.load(Ordering::SeqCst) != engine::RUNNING {
+                return false;
+            }
+            let left = least.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return true;
+            }
+            std::thread::sleep(left.min(step));
         }
     }
 

@@ -9,6 +9,16 @@ use super::error::ServerError;
 /// Upper bound on the concurrent queries: each query holds a blocking thread.
 pub(crate) const MAX_CONCURRENT_QUERIES: usize = 512;
 
+/// Connections answered `503` beyond [`Limits::max_connections`] when none is idle (each for
+/// as long as it takes to read its head); past these, a new connection is closed at once.
+pub(crate) const OVERFLOW_CONNECTIONS: usize = 32;
+/// The smallest `max_query_memory`: the task store's own SQLite connections live under it too.
+pub(crate) const MIN_QUERY_MEMORY: u64 = 16 * 1024 * 1024;
+/// The smallest `max_header_bytes`: hyper's read buffer cannot be smaller.
+pub(crate) const MIN_HEADER_BYTES: usize = 8192;
+/// The longest request URI: hyper's own limit (not configurable); past it, 414.
+pub(crate) const MAX_URI_BYTES: usize = u16::MAX as usize - 1;
+
 /// The limits of one server. See the [module docs](self).
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
@@ -24,6 +34,21 @@ pub(crate) struct Limits {
     pub(crate) max_body_bytes: usize,
     /// The `Retry-After` sent with a 503.
     pub(crate) retry_after: Duration,
+    /// How long a client may take to send a request head, from its first byte; past it the
+    /// connection gets a 408 and is closed.
+    pub(crate) header_timeout: Duration,
+    /// How long a connection may sit with no request in progress (before its first request, or
+    /// between keep-alive requests) before it is closed.
+    pub(crate) idle_timeout: Duration,
+    /// How long a write to a client may stay blocked (the client reads nothing) before the
+    /// connection is dropped.
+    pub(crate) write_timeout: Duration,
+    /// Open connections at most; a new one past it closes the oldest idle one, or gets a 503.
+    pub(crate) max_connections: usize,
+    /// The largest request head (request line and headers), in bytes; past it, 431.
+    pub(crate) max_header_bytes: usize,
+    /// SQLite's heap limit for every query of the server together, in bytes.
+    pub(crate) max_query_memory: u64,
 }
 
 impl Default for Limits {
@@ -35,6 +60,12 @@ impl Default for Limits {
             result_ttl: Duration::from_secs(24 * 60 * 60),
             max_body_bytes: 1024 * 1024,
             retry_after: Duration::from_secs(1),
+            header_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            max_header_bytes: 64 * 1024,
+            max_query_memory: 256 * 1024 * 1024,
         }
     }
 }
@@ -56,6 +87,28 @@ impl Limits {
         }
         if self.max_body_bytes == 0 {
             return bad("max_body_bytes must be positive");
+        }
+        for (name, d) in [
+            ("header_timeout", self.header_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("write_timeout", self.write_timeout),
+        ] {
+            if d.is_zero() {
+                return bad(&format!("{name} must be positive"));
+            }
+        }
+        if self.max_query_memory < MIN_QUERY_MEMORY {
+            return bad(&format!(
+                "max_query_memory must be at least {MIN_QUERY_MEMORY} bytes"
+            ));
+        }
+        if self.max_connections == 0 {
+            return bad("max_connections must be positive");
+        }
+        if self.max_header_bytes < MIN_HEADER_BYTES {
+            return bad(&format!(
+                "max_header_bytes must be at least {MIN_HEADER_BYTES}"
+            ));
         }
         Ok(())
     }

@@ -15,7 +15,7 @@
 //!
 //! | Route | Answers |
 //! | --- | --- |
-//! | `POST /v1/sql/{namespace}` | 200 rows, 204 no columns or `dont_download_results`, 400/403/413/503 `Error` |
+//! | `POST /v1/sql/{namespace}` | 200 rows, 204 no columns or `dont_download_results` (at once or when finished: see [`Timing`]), 400/403/413/503 `Error` |
 //! | `GET /v1/task/{id}` | 200 `ArrayTask`, 404 when unknown or not visible to the caller |
 //! | `GET /v1/task/{id}/result` | 200 stored bytes, 202 while a storing task is queued or running, 404 otherwise |
 //! | `GET /v1/tasks` | 200 `ArrayTaskData` with `pagination_metadata` |
@@ -49,11 +49,47 @@
 //! | 1016 | 400 | the result exceeded [`ServerConfig::max_result_bytes`]; task FAILED |
 //! | 1017 | 500 | the server shut down while the query ran; task FAILED |
 //! | 1018 | 500 | a fault of the server itself (its store or a result encoder failed) |
+//! | 1019 | 408 | the request head did not arrive within [`ServerConfig::header_timeout`] |
+//! | 1020 | 414 | the request URI is longer than 65,534 bytes (or than `max_header_bytes`) |
+//! | 1021 | 431 | the request head exceeds [`ServerConfig::max_header_bytes`] (or has over 100 headers) |
+//! | 1022 | 503 | every connection is busy ([`ServerConfig::max_connections`]); see `Retry-After` |
+//! | 1023 | 400 | the request head is not valid HTTP/1.1 |
+//! | 1024 | any | a fault rule answered instead of the route ([`FaultRule`]) |
+//! | 1025 | 400 | the query ran out of [`ServerConfig::max_query_memory`] (or made a string or blob over a quarter of it); task FAILED |
+//! | 1026 | 400 | a statement's CTEs or views would make the planner copy them over 10,000 times; task FAILED |
+//! | 1027 | 403 | the admin surface (`/_emulator/`) refused a user's credentials, or is off |
+//!
+//! # Limits
+//!
+//! Every resource a client controls is bounded. Each limit is a [`ServerConfig`] method and a
+//! flag of the `tiledb-tasks-server` binary.
+//!
+//! | Limit | Default | Builder method | Flag | What a client sees when it is hit |
+//! | --- | --- | --- | --- | --- |
+//! | request head time | 5 s from the connection's start (a first request) or the head's first byte | [`header_timeout`](ServerConfig::header_timeout) | `--header-timeout-secs` | `408`, code 1019, then the connection closes (a connection that sent nothing is just closed) |
+//! | idle keep-alive connection | 60 s | [`idle_timeout`](ServerConfig::idle_timeout) | `--idle-timeout-secs` | the connection closes (clients open a new one) |
+//! | client not reading an answer | 30 s blocked | [`write_timeout`](ServerConfig::write_timeout) | `--write-timeout-secs` | the connection is dropped mid-answer |
+//! | open connections | 1024, lowered to fit under the file descriptor limit (less 96) | [`max_connections`](ServerConfig::max_connections) | `--max-connections` | a connection that never sent a request, else one idle 1 s or more, is closed to make room; with none, `503` code 1022 with `Retry-After`, then close |
+//! | request head size | 64 KiB (URI: 65,534 bytes) | [`max_header_bytes`](ServerConfig::max_header_bytes) | `--max-header-bytes` | `431` code 1021 (`414` code 1020 for the URI) |
+//! | request body | 1 MiB | [`max_body_bytes`](ServerConfig::max_body_bytes) | – | `413`, code 1008 |
+//! | concurrent queries | 4 | [`max_concurrent_queries`](ServerConfig::max_concurrent_queries) | `--max-concurrent-queries` | `503` code 1011 with `Retry-After`; nothing recorded |
+//! | query time | 30 s, checked while running and by a watchdog that interrupts the connection | [`query_timeout`](ServerConfig::query_timeout) | `--query-timeout-secs` | `400` code 1015; task FAILED |
+//! | query memory | 256 MiB of SQLite heap for all queries together (process-wide); one string or blob at most a quarter of it | [`max_query_memory`](ServerConfig::max_query_memory) | `--max-query-memory` | `400` code 1025 naming the limit; task FAILED; the server carries on |
+//! | query planning | 10,000 copies of CTE and view bodies per statement (weighed before SQLite prepares it) | – | – | `400` code 1026; task FAILED |
+//! | result size | 64 MiB | [`max_result_bytes`](ServerConfig::max_result_bytes) | `--max-result-bytes` | `400` code 1016; task FAILED |
+//! | result retention | 24 h | [`result_ttl`](ServerConfig::result_ttl) | `--result-ttl-secs` | `404` code 1006 once expired |
+//!
+//! A refusal below the routes (`408`, `414`, `431`, the connection `503`, a `400` for a head that
+//! is not HTTP) is written on the connection itself with `Connection: close`; it carries an
+//! `Error` body and an `X-Request-Id` like every other answer. One case does not: a head larger
+//! than hyper's read buffer (`max(max_header_bytes, 64 KiB)`) gets the `431`, but hyper may stop
+//! reading it first, so a client still sending can see the connection reset instead.
 //!
 //! # Choices where the spec is silent (or the real service differs)
 //!
-//! - `result_format` defaults to `json` when absent (the Python client sends `arrow`; the real
-//!   service's own default is not documented). `json` is always produced, `arrow` when the crate
+//! - `result_format` defaults to `json` when absent, `null` or `{}` (`{}` is what the official
+//!   Python client sends for its `ResultFormat` model object; its own default is `arrow`, the real
+//!   service's default is not documented). `json` is always produced, `arrow` when the crate
 //!   is built with the `arrow` feature (see [Arrow results](#arrow-results)); any other format is
 //!   a 400 naming it (and naming the supported ones). JSON rows are objects keyed by column name in column order: INTEGER and
 //!   REAL are numbers (non-finite REAL becomes `null`), TEXT a string, BLOB a base64 (standard,
@@ -68,7 +104,10 @@
 //! - `start_time` is when the server accepted the task (queries start at once or are refused
 //!   with 503). Tasks found QUEUED or RUNNING when the server starts (after a crash or kill) are
 //!   recorded FAILED with "the server stopped while the task was running", with no finish time.
-//! - `GET /v1/tasks`: `page` is 1-based (default 1); `per_page` defaults to 10, at most 1000;
+//! - `GET /v1/tasks`: `page` is 1-based (default 1; below 1 reads as 1); `per_page` defaults to
+//!   10 (also for 0 or less) and is clamped to 1000; `pagination_metadata` reports the page and
+//!   size applied, so a listing is never refused for its paging (our choice: the service's own
+//!   handling of these values is not documented);
 //!   `start`/`end` are inclusive Unix seconds on `start_time`; `exclude_type` is comma-joined (a
 //!   repeated key also works); `file_type`/`exclude_file_type` are repeated keys (SQL tasks have no
 //!   array: any `file_type` or `array` filter matches none of them, `exclude_file_type` removes
@@ -116,7 +155,7 @@
 //! Binds 127.0.0.1 by default (a warning is logged for other addresses), requires credentials on
 //! every v1 route (unknown routes answer 404 to anyone), isolates namespaces (one SQLite file each, `ATTACH` refused), refuses extension
 //! loading, `VACUUM` and PRAGMAs outside a read-only allowlist, and bounds query time, result
-//! size, body size and concurrency. API keys and passwords never appear in logs, `Debug` output or
+//! size, body size, concurrency and connections (see [Limits](#limits)). API keys and passwords never appear in logs, `Debug` output or
 //! error messages.
 
 #[cfg(feature = "arrow")]
@@ -125,17 +164,27 @@ mod auth;
 #[doc(hidden)]
 pub mod cli;
 mod config;
+mod console;
 mod data_dir;
+mod emulator;
 mod encode;
 mod engine;
 mod error;
+mod expansion;
+mod faults;
 mod jobs;
+mod journal;
 mod limits;
 mod listener;
 mod routes;
 mod sandbox;
+mod seed;
+// The one module allowed `unsafe` (see lib.rs): SQLite's heap limit, malloc_trim, mallopt.
+#[allow(unsafe_code)]
+mod sqlite_limits;
 mod state;
 mod store;
+mod users;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -149,13 +198,17 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
 pub use config::ServerConfig;
+pub use emulator::{TIMING_HEADER, Timing};
 pub use error::ServerError;
+pub use faults::{FaultAction, FaultRoute, FaultRule};
+pub use journal::JournalEntry;
 
 use auth::Users;
 use config::DEFAULT_USER;
 use data_dir::{DataDir, prepare_data_dir};
+use emulator::Emulator;
 use engine::Engine;
-use listener::{KillSwitch, KillableListener};
+use listener::KillSwitch;
 use state::{AppState, Clock, InFlight};
 use store::Store;
 
@@ -206,6 +259,7 @@ impl LocalServer {
     pub async fn start(config: ServerConfig) -> Result<LocalServer, ServerError> {
         config.limits.check()?;
         let users = Users::new(config.users()?);
+        let emulator = Emulator::new(&config.emulator, &users)?;
         let clock = Clock::default();
         let now = clock.now();
         let configured = config.data_dir.clone();
@@ -250,8 +304,7 @@ impl LocalServer {
             store: Arc::new(store),
             engine: Engine::new(
                 data_dir.join("namespaces"),
-                config.limits.query_timeout,
-                config.limits.max_result_bytes,
+                &config.limits,
                 Arc::clone(&stop),
             ),
             clock,
@@ -260,23 +313,19 @@ impl LocalServer {
             accepting: AtomicBool::new(true),
             stop,
             limits: config.limits.clone(),
+            emulator,
         });
+
+        Emulator::seed(&state, &data_dir).await?;
 
         let switch = Arc::new(KillSwitch::default());
         let app = routes::router(Arc::clone(&state));
         let (signal, signal_rx) = oneshot::channel::<()>();
-        let listener = KillableListener::new(listener, Arc::clone(&switch));
+        let limits = config.limits.clone();
+        let serve_switch = Arc::clone(&switch);
         let serve = tokio::spawn(async move {
-            let shutdown = async move {
-                // Either an explicit signal or the sender's drop means "stop".
-                let _ = signal_rx.await;
-            };
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "server stopped with an error");
-            }
+            // Either an explicit signal or the sender's drop means "stop".
+            listener::serve(listener, app, &limits, serve_switch, signal_rx).await;
         });
         let purge = tokio::spawn(purge_loop(Arc::clone(&state)));
         tracing::info!(%addr, data_dir = %data_dir.display(), "local Tasks server started");

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, Semaphore};
 
 use super::auth::Users;
+use super::emulator::Emulator;
 use super::engine::Engine;
 use super::limits::Limits;
 use super::store::Store;
@@ -56,6 +57,8 @@ pub(crate) struct AppState {
     /// [`KILLED`](super::engine::KILLED).
     pub(crate) stop: Arc<AtomicU8>,
     pub(crate) limits: Limits,
+    /// Timing, fault rules and the journal.
+    pub(crate) emulator: Emulator,
 }
 
 impl AppState {

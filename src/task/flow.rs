@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{Instrument as _, field};
 
+use super::recover::{self, LOST_ANSWER_SEARCH};
 use super::{Mode, Start, TaskHandle, Update};
 use crate::api::{Payload, ResultOutcome, Submission, TasksApi};
 use crate::error::{Error, Result, ResultNotAvailableError, TaskFailedError};
@@ -104,9 +105,12 @@ async fn submit(
 ) -> Result<Submitted> {
     let expected = params.result_format.clone();
     let timeout = match mode {
+        // Stored, and the rows asked for with the answer too: a service that holds the POST
+        // until the query ends (TileDB Cloud does) answers with them, and nothing is polled; one
+        // that answers at once (204, the task id) has the result polled.
         Mode::Stored => {
             params.store_results.get_or_insert(true);
-            params.dont_download_results = Some(true);
+            params.dont_download_results = Some(false);
             None
         }
         Mode::Inline => {
@@ -115,6 +119,8 @@ async fn submit(
         }
     };
     let stored = params.store_results == Some(true);
+    // A stored result can be found again if the answer is lost: by the submission's name.
+    let sent = stored.then(|| recover::Sent::tag(namespace, params));
     match api.submit(namespace, params, ae, timeout, w.stream).await? {
         Submission::Rows {
             task_id,
@@ -128,7 +134,8 @@ async fn submit(
                 .await
                 .map(Submitted::Answered)
         }
-        Submission::Accepted { task_id: Some(id) } if mode == Mode::Stored => {
+        // Answered before the rows were ready (or without them): they are stored, so fetch them.
+        Submission::Accepted { task_id: Some(id) } if mode == Mode::Stored || stored => {
             w.submitted(&id);
             Ok(Submitted::Wait(id))
         }
@@ -156,6 +163,18 @@ async fn submit(
             Ok(Submitted::Wait(task_id))
         }
         Submission::Orphaned { task_id, error } => Err(error.with_task_id(&task_id)),
+        // The answer was lost before it named a task: find the task by its name and wait for it.
+        Submission::Lost { error } => match sent {
+            Some(sent) => {
+                let window = w
+                    .remaining()
+                    .map_or(LOST_ANSWER_SEARCH, |left| left.min(LOST_ANSWER_SEARCH));
+                let id = recover::find(api, &w.clock, &w.policy, window, sent, error).await?;
+                w.submitted(&id);
+                Ok(Submitted::Wait(id))
+            }
+            None => Err(error),
+        },
     }
 }
 
@@ -240,7 +259,7 @@ impl Waiter {
                             return Err(Error::TaskFailed(Box::new(TaskFailedError::new(
                                 id,
                                 status,
-                                task.status_message,
+                                task.status_message.map(|m| api.scrub(&m)),
                             ))));
                         }
                         Some(status) if status.is_terminal() => {

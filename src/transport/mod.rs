@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use tracing::{Instrument as _, field};
 use url::Url;
 
-use crate::auth::Credentials;
+use crate::auth::{Credentials, Scrubber};
 use crate::error::{Error, Result};
 use crate::model::API_KEY_HEADER;
 use crate::policy::{AttemptOutcome, Clock, RetryPolicy};
@@ -21,7 +21,7 @@ mod reply;
 use crate::task_id::TaskId;
 pub use reply::parse_retry_after;
 use reply::{Body, ERROR_BODY_LIMIT, read_limited, task_id_of, transport_error};
-pub(crate) use reply::{Payload, Reply};
+pub(crate) use reply::{Payload, Reply, empty_body_error};
 
 /// The most redirects one attempt follows.
 pub(crate) const MAX_REDIRECTS: usize = 10;
@@ -87,6 +87,8 @@ pub(crate) struct Transport {
     /// The client's per-attempt time limit, when this crate built the HTTP client (a caller's own
     /// client keeps its own, unknown here).
     timeout: Option<Duration>,
+    /// Takes the client's own secrets out of error bodies, should a server echo them.
+    scrubber: Scrubber,
 }
 
 /// Everything a [`Transport`] is built from (the client builder's settings, unchecked).
@@ -133,23 +135,23 @@ impl Transport {
         let (http, timeout) = match s.http {
             Some(h) => (h, None),
             None => {
-                let mut b = reqwest::Client::builder()
+                let b = reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .connect_timeout(s.connect_timeout)
                     .tcp_nodelay(true)
                     .danger_accept_invalid_certs(!s.verify_tls);
-                if let Some(t) = s.timeout {
-                    b = b.timeout(t);
-                }
-                let http = b
-                    .build()
-                    .map_err(|e| Error::config(None, format!("cannot build the HTTP client: {e}")))?;
+                // No client-wide timeout: it could not be lifted for one request, and the SQL
+                // POST has none (see `attempt_timeout`). Every other request gets `s.timeout`.
+                let http = b.build().map_err(|e| {
+                    Error::config(None, format!("cannot build the HTTP client: {e}"))
+                })?;
                 (http, s.timeout)
             }
         };
         Ok(Transport {
             http,
             base: s.base,
+            scrubber: Scrubber::new(s.credentials.as_ref()),
             credentials: s.credentials,
             retry: s.retry,
             clock: s.clock,
@@ -261,6 +263,11 @@ impl Transport {
                         span.record("error.type", reply.status.as_str());
                     }
                     if reply.status.is_success() || reply.status.is_redirection() {
+                        return result.map_err(|f| f.error);
+                    }
+                    // A submission whose answer names a task is never sent again, whatever the
+                    // status (a 503 or 429 included): the task exists, and `api` follows it.
+                    if req.kind == Kind::Submit && reply.task_id.is_some() {
                         return result.map_err(|f| f.error);
                     }
                     (
@@ -420,7 +427,9 @@ impl Transport {
                     }
                 }
             } else {
-                Body::Full(read_limited(response, ERROR_BODY_LIMIT).await)
+                // What an error quotes: never the client's own key or password, echoed.
+                let body = read_limited(response, ERROR_BODY_LIMIT).await;
+                Body::Full(self.scrubber.bytes(&body).map_or(body, Bytes::from))
             };
             return Ok(Reply {
                 status,
@@ -431,12 +440,28 @@ impl Transport {
         }
     }
 
-    /// The time limit of one attempt: the request's own, clamped to what is left of its deadline.
+    /// `text` from a server (a task's status message, a body quoted in an error) without the
+    /// client's own secrets.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        self.scrubber.text(text)
+    }
+
+    /// The client's time limit of one attempt (`ClientBuilder::timeout`), if it has one.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The time limit of one attempt: the request's own (or the client's, except for the SQL
+    /// POST, which lasts as long as its query), clamped to what is left of its deadline.
     fn attempt_timeout(&self, req: &Req) -> Option<Duration> {
         let left = req
             .deadline
             .map(|d| d.saturating_duration_since(self.clock.now()));
-        match (req.timeout.or(self.timeout), left) {
+        let own = match req.kind {
+            Kind::Submit => req.timeout,
+            Kind::Read => req.timeout.or(self.timeout),
+        };
+        match (own, left) {
             (Some(t), Some(l)) => Some(t.min(l).max(MIN_ATTEMPT_TIME)),
             (Some(t), None) => Some(t),
             (None, Some(l)) => Some(l.max(MIN_ATTEMPT_TIME)),

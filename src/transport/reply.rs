@@ -22,6 +22,9 @@ pub(super) const ERROR_BODY_LIMIT: usize = 64 * 1024;
 pub(crate) struct Payload {
     body: Body,
     task_id: Option<TaskId>,
+    /// When set, the body must not be empty: it names the answer (`GET /v1/task/{id}/result`), for
+    /// the protocol error an empty one becomes.
+    required: Option<(&'static str, &'static str)>,
 }
 
 pub(super) enum Body {
@@ -46,15 +49,28 @@ impl std::fmt::Debug for Payload {
 
 impl Payload {
     pub(super) fn new(body: Body, task_id: Option<TaskId>) -> Payload {
-        Payload { body, task_id }
+        Payload {
+            body,
+            task_id,
+            required: None,
+        }
     }
 
     /// A body already in memory.
     pub(crate) fn full(bytes: Bytes) -> Payload {
-        Payload {
-            body: Body::Full(bytes),
-            task_id: None,
-        }
+        Payload::new(Body::Full(bytes), None)
+    }
+
+    /// The same body, which must not be empty: read whole or streamed, an empty one (announced
+    /// with `Content-Length: 0`, or ending before its first byte) is an [`Error::Protocol`] naming
+    /// `answer`, what was `expected` and the task, never an empty result.
+    pub(crate) fn require_content(
+        mut self,
+        answer: &'static str,
+        expected: &'static str,
+    ) -> Payload {
+        self.required = Some((answer, expected));
+        self
     }
 
     /// The task the body belongs to, for errors while reading it.
@@ -67,30 +83,63 @@ impl Payload {
 
     /// The whole body (read now, if it was left to stream).
     pub(crate) async fn bytes(self) -> Result<Bytes> {
-        match self.body {
-            Body::Full(b) => Ok(b),
+        let bytes = match self.body {
+            Body::Full(b) => b,
             Body::Streaming { response, method } => {
                 let url = response.url().clone();
                 response
                     .bytes()
                     .await
-                    .map_err(|e| transport_error(&method, &url, self.task_id, e))
+                    .map_err(|e| transport_error(&method, &url, self.task_id.clone(), e))?
             }
+        };
+        match self.required {
+            Some((answer, expected)) if bytes.is_empty() => {
+                Err(empty_body_error(answer, expected, self.task_id.as_ref()))
+            }
+            _ => Ok(bytes),
         }
     }
 
     /// The body, chunk by chunk (already decompressed).
     pub(crate) fn into_stream(self) -> BoxStream<'static, Result<Bytes>> {
-        let (response, method) = match self.body {
-            Body::Full(b) => return futures::stream::once(async move { Ok(b) }).boxed(),
-            Body::Streaming { response, method } => (response, method),
-        };
-        let url = response.url().clone();
         let task_id = self.task_id;
-        response
-            .bytes_stream()
-            .map(move |r| r.map_err(|e| transport_error(&method, &url, task_id.clone(), e)))
-            .boxed()
+        let chunks = match self.body {
+            Body::Full(b) => futures::stream::once(async move { Ok(b) }).boxed(),
+            Body::Streaming { response, method } => {
+                let url = response.url().clone();
+                let task_id = task_id.clone();
+                response
+                    .bytes_stream()
+                    .map(move |r| r.map_err(|e| transport_error(&method, &url, task_id.clone(), e)))
+                    .boxed()
+            }
+        };
+        let Some((answer, expected)) = self.required else {
+            return chunks;
+        };
+        // Empty chunks are dropped, so "no chunk" and "no byte" are the same: the error.
+        async_stream::stream! {
+            let mut chunks = chunks;
+            let mut any = false;
+            while let Some(chunk) = chunks.next().await {
+                match chunk {
+                    Ok(c) if c.is_empty() => continue,
+                    Ok(c) => {
+                        any = true;
+                        yield Ok(c);
+                    }
+                    Err(e) => {
+                        yield Err(e);
+                        return;
+                    }
+                }
+            }
+            if !any {
+                yield Err(empty_body_error(answer, expected, task_id.as_ref()));
+            }
+        }
+        .boxed()
     }
 
     /// At most `limit` bytes of the body; a failure mid-way keeps what came.
@@ -183,6 +232,17 @@ pub(super) async fn read_limited(r: reqwest::Response, limit: usize) -> Bytes {
         }
     }
     Bytes::from(out)
+}
+
+/// The protocol error of an answer whose body may not be empty and was.
+pub(crate) fn empty_body_error(answer: &str, expected: &str, task_id: Option<&TaskId>) -> Error {
+    Error::protocol(format!(
+        "{answer} answered 200 with an empty body{}, where {expected} must be: the answer is \
+         broken or was cut short",
+        task_id
+            .map(|t| format!(" for task {t}"))
+            .unwrap_or_default()
+    ))
 }
 
 pub(super) fn transport_error(

@@ -3,7 +3,8 @@
 //! - no import cycle among the SDK's modules;
 //! - no status code or header handled outside `api.rs` and `transport/`;
 //! - the server imports nothing of the SDK but `model/`, and the SDK never imports `server/`;
-//! - no source file over about 500 lines.
+//! - no source file over about 500 lines;
+//! - no `unsafe` outside `server/sqlite_limits.rs`, the one reviewed module.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -233,5 +234,38 @@ fn no_source_file_is_much_over_500_lines() {
         long.is_empty(),
         "split these by concept:\n{}",
         long.join("\n")
+    );
+}
+
+#[test]
+fn unsafe_code_lives_in_the_one_reviewed_module_only() {
+    let reviewed = Path::new(SRC).join("server/sqlite_limits.rs");
+    let mut found = Vec::new();
+    for file in rust_files(Path::new(SRC)) {
+        let code = code(&file);
+        let words = ["unsafe {", "unsafe fn", "unsafe impl", "allow(unsafe_code)"];
+        for (n, line) in code.lines().enumerate() {
+            if words.iter().any(|w| line.contains(w)) && file != reviewed {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    // The one `allow`, on that module's declaration.
+    let declaration = "#[allow(unsafe_code)]\nmod sqlite_limits;";
+    let server = std::fs::read_to_string(Path::new(SRC).join("server/mod.rs")).unwrap();
+    assert!(
+        server.contains(declaration),
+        "sqlite_limits is declared with the allow"
+    );
+    found.retain(|f| !f.contains("server/mod.rs") || !f.contains("allow(unsafe_code)"));
+    assert!(
+        found.is_empty(),
+        "unsafe code outside sqlite_limits.rs:\n{}",
+        found.join("\n")
+    );
+    let root = std::fs::read_to_string(Path::new(SRC).join("lib.rs")).unwrap();
+    assert!(
+        root.contains("#![deny(unsafe_code)]"),
+        "the crate root denies unsafe code"
     );
 }

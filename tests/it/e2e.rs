@@ -762,10 +762,7 @@ async fn a_task_running_at_kill_comes_back_failed_after_restart() {
         .deadline(Duration::from_millis(200))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&e, Error::Timeout(t) if t.polls() >= 2),
-        "{e:?}"
-    );
+    assert!(matches!(&e, Error::Timeout(t) if t.polls() >= 2), "{e:?}");
     assert_eq!(e.task_id(), Some(&running));
     server.kill().await;
 

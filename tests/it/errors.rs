@@ -83,9 +83,7 @@ struct NoNames;
 impl reqwest::dns::Resolve for NoNames {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let name = name.as_str().to_owned();
-        Box::pin(async move {
-            Err(format!("no address is known for {name}").into())
-        })
+        Box::pin(async move { Err(format!("no address is known for {name}").into()) })
     }
 }
 
@@ -104,8 +102,14 @@ async fn an_unresolvable_host_is_named_in_the_chain_and_is_a_connect_error() {
         .unwrap();
     let e = c.api().task_id_get("t-1").await.unwrap_err();
     let report = e.report().to_string();
-    assert!(report.contains("could not resolve the host name"), "{report}");
-    assert!(report.contains("no address is known for tasks.invalid"), "{report}");
+    assert!(
+        report.contains("could not resolve the host name"),
+        "{report}"
+    );
+    assert!(
+        report.contains("no address is known for tasks.invalid"),
+        "{report}"
+    );
     let Error::Transport(t) = &e else {
         panic!("{e:?}")
     };
@@ -142,7 +146,10 @@ async fn a_tls_handshake_failure_is_named_in_the_chain_and_is_a_connect_error() 
         .unwrap();
     let e = c.api().task_id_get("t-1").await.unwrap_err();
     let report = e.report().to_string();
-    assert!(report.contains("the TLS handshake failed"), "{report} {e:?}");
+    assert!(
+        report.contains("the TLS handshake failed"),
+        "{report} {e:?}"
+    );
     let Error::Transport(t) = &e else {
         panic!("{e:?}")
     };
@@ -162,7 +169,10 @@ async fn a_timeout_is_named_in_the_chain_and_answers_is_timeout() {
         .unwrap();
     let e = c.api().task_id_get("t-1").await.unwrap_err();
     let report = e.report().to_string();
-    assert!(report.contains("no answer within the time limit"), "{report}");
+    assert!(
+        report.contains("no answer within the time limit"),
+        "{report}"
+    );
     assert!(report.contains("timed out"), "{report}");
     let Error::Transport(t) = &e else {
         panic!("{e:?}")
@@ -180,11 +190,73 @@ async fn a_listing_error_names_its_page_and_leaves_the_cause_to_source() {
         .retry_policy(once())
         .build()
         .unwrap();
-    let e = c.tasks().stream().try_collect::<Vec<_>>().await.unwrap_err();
+    let e = c
+        .tasks()
+        .stream()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_err();
     assert_eq!(e.resume_page(), Some(1));
     assert_eq!(e.to_string(), "listing tasks stopped at page 1");
-    assert!(e.source().is_some_and(|s| s.to_string().contains("could not connect")));
+    assert!(
+        e.source()
+            .is_some_and(|s| s.to_string().contains("could not connect"))
+    );
     assert!(e.is_connect() && e.is_retryable());
     assert_nothing_twice(&e);
     assert!(!format!("{e:?}{}", e.report()).contains(KEY));
+}
+
+#[tokio::test]
+async fn a_key_or_password_the_server_echoes_is_scrubbed_from_the_error() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+    // The server quotes the credentials it was sent, in its message and in a body that is not an
+    // Error document.
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(|req: &Request| {
+            let key = req
+                .headers
+                .get("x-tiledb-rest-api-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let auth = req
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            if key.is_empty() {
+                ResponseTemplate::new(401).set_body_string(format!("<h1>bad {auth}</h1>"))
+            } else {
+                ResponseTemplate::new(401)
+                    .set_body_json(serde_json::json!({"message": format!("invalid key {key}")}))
+            }
+        })
+        .mount(&server)
+        .await;
+    let clock = VirtualClock::new();
+    let c = builder(&server.uri(), &clock).build().unwrap();
+    let e = c.api().task_id_get("t-1").await.unwrap_err();
+    let text = format!("{e} | {e:?} | {}", e.report());
+    assert!(text.contains("invalid key [redacted]"), "{text}");
+    assert!(!text.contains(KEY), "{text}");
+    assert_eq!(e.status(), Some(401));
+
+    let password = "pw-0c9d8e7f-secret";
+    let c = crate::support::prelude::Client::builder()
+        .host(server.uri())
+        .basic_auth("alice", password)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let e = c.api().task_id_get("t-1").await.unwrap_err();
+    let text = format!("{e} | {e:?} | {}", e.report());
+    assert!(text.contains("bad Basic [redacted]"), "{text}");
+    assert!(!text.contains(password), "{text}");
+    let basic = "YWxpY2U6cHctMGM5ZDhlN2Ytc2VjcmV0"; // base64("alice:" + password)
+    assert!(!text.contains(basic), "{text}");
 }

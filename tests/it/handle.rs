@@ -20,12 +20,12 @@ use crate::support::{bounded, mock};
 
 const ID: &str = "7d4f3c2a-0000-4000-8000-00000000beef";
 
-/// POST answers 204 with the task id (and must carry the detach flags).
+/// POST answers 204 with the task id (and must ask for a stored result).
 async fn mount_submit(server: &MockServer, expect: u64) {
     Mock::given(method("POST"))
         .and(path("/v1/sql/ns"))
         .and(body_partial_json(json!({
-            "store_results": true, "dont_download_results": true, "result_format": "json"
+            "store_results": true, "dont_download_results": false, "result_format": "json"
         })))
         .respond_with(ResponseTemplate::new(204).insert_header("X-TILEDB-CLOUD-TASK-ID", ID))
         .expect(expect)
@@ -417,7 +417,7 @@ fn handles_futures_and_streams_are_send_and_static() {
         .unwrap();
     let h: TaskHandle = c.run_sql("ns", "SELECT 1");
     assert_send_static(&h);
-    assert_send_static(&h.clone().updates());
+    assert_send_static(&c.run_sql("ns", "SELECT 1").updates());
     assert_send_static(&std::future::IntoFuture::into_future(h));
     assert_send_static(&c.tasks().stream());
     assert_send_static(&c);

@@ -222,6 +222,8 @@ async fn the_stream_sends_every_filter_on_every_page_and_only_the_page_changes()
         [
             EVERY_FILTER_QUERY.to_owned(),
             EVERY_FILTER_QUERY.replace("&page=2&", "&page=3&"),
+            // Page 3, the last, is full: one more request checks that nothing follows.
+            EVERY_FILTER_QUERY.replace("&page=2&", "&page=4&"),
         ]
     );
 }
@@ -273,17 +275,61 @@ async fn without_end_the_stream_pins_end_to_its_creation_on_every_page() {
                 .expect("seconds")
         })
         .collect();
-    assert_eq!(ends.len(), 3);
+    assert_eq!(
+        ends.len(),
+        4,
+        "3 pages, and the check after the full last one"
+    );
     assert!(
         ends.iter().all(|e| *e == ends[0]),
         "one end for all pages: {ends:?}"
     );
+    // Rounded up to the whole second.
     assert!(
-        (before..=after).contains(&ends[0]),
-        "{before} <= {} <= {after}",
+        (before..=after + 1).contains(&ends[0]),
+        "{before} <= {} <= {after} + 1",
         ends[0]
     );
     assert!(requests.iter().all(|r| param(r, "start").is_none()));
+}
+
+#[tokio::test]
+async fn a_task_started_in_the_same_second_as_the_stream_is_listed() {
+    // A service that compares `end` with the task's exact start time (not whole seconds): the
+    // task started a fraction of a second before the stream, within the same second.
+    let mut started = Utc::now();
+    if started.timestamp_subsec_millis() > 900 {
+        // Too close to the next second for the stream to be made within this one.
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        started = Utc::now();
+    }
+    let server = MockServer::start().await;
+    let task =
+        json!({"id": "same-second", "start_time": started.to_rfc3339(), "status": "COMPLETED"});
+    Mock::given(method("GET"))
+        .and(path("/v1/tasks"))
+        .respond_with(move |r: &Request| {
+            let end: i64 = param(r, "end").and_then(|e| e.parse().ok()).unwrap_or(i64::MAX);
+            let end = Utc.timestamp_opt(end, 0).unwrap();
+            let tasks = if started <= end { vec![task.clone()] } else { vec![] };
+            ResponseTemplate::new(200).set_body_json(json!({
+                "array_tasks": tasks,
+                "pagination_metadata": {"page": 1, "per_page": 100, "total_pages": 1, "total_items": tasks.len()},
+            }))
+        })
+        .mount(&server)
+        .await;
+    let stream = client(&server).tasks().stream();
+    assert_eq!(
+        Utc::now().timestamp(),
+        started.timestamp(),
+        "made within the same second"
+    );
+    let got: Vec<ArrayTask> = stream.try_collect().await.expect("tasks");
+    assert_eq!(
+        got.iter().map(|t| t.id.as_deref()).collect::<Vec<_>>(),
+        [Some("same-second")]
+    );
 }
 
 #[tokio::test]
@@ -308,7 +354,8 @@ async fn a_task_that_drifts_onto_the_next_page_is_yielded_once() {
         ByPage(|page| {
             let ids: Vec<String> = match page {
                 1 => vec!["a".into(), "b".into()],
-                _ => vec!["b".into(), "c".into()],
+                2 => vec!["b".into(), "c".into()],
+                _ => Vec::new(),
             };
             ok(page_json(page, 2, 2, &ids))
         }),
@@ -348,7 +395,18 @@ async fn tasks_without_an_id_are_never_dropped_as_duplicates() {
         "array_tasks": [{ "status": "RUNNING" }, { "status": "RUNNING" }],
         "pagination_metadata": { "page": 1, "per_page": 2, "total_pages": 1, "total_items": 2 }
     });
-    mount(&server, ByPage(move |_| ok(body.clone()))).await;
+    let past_the_end = json!({ "array_tasks": [] });
+    mount(
+        &server,
+        ByPage(move |page| {
+            ok(if page == 1 {
+                body.clone()
+            } else {
+                past_the_end.clone()
+            })
+        }),
+    )
+    .await;
     let got: Vec<ArrayTask> = client(&server)
         .tasks()
         .stream()
@@ -391,7 +449,8 @@ async fn exactly_one_page_is_exactly_one_request_whatever_the_prefetch() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/v1/tasks"))
-            .respond_with(listing(3, 1))
+            // One short page (2 tasks of 3): the end, with nothing to check.
+            .respond_with(ok(page_json(1, 3, 1, &ids_of_page(1, 2))))
             .expect(1)
             .mount(&server)
             .await;
@@ -403,7 +462,7 @@ async fn exactly_one_page_is_exactly_one_request_whatever_the_prefetch() {
             .try_collect()
             .await
             .expect("tasks");
-        assert_eq!(ids(&got), expected_ids(1..=1, 3), "prefetch {depth}");
+        assert_eq!(ids(&got), expected_ids(1..=1, 2), "prefetch {depth}");
     }
 }
 
@@ -429,7 +488,7 @@ async fn many_pages_are_yielded_whole_and_in_order() {
     requested.sort_unstable();
     assert_eq!(
         requested,
-        (1..=7).collect::<Vec<_>>(),
+        (1..=8).collect::<Vec<_>>(),
         "each page once, none past the end"
     );
 }
@@ -471,7 +530,12 @@ async fn total_pages_growing_mid_stream_is_followed() {
             &server,
             ByPage(|page| {
                 let total = if page == 1 { 2 } else { 4 };
-                ok(page_json(page, 2, total, &ids_of_page(page, 2)))
+                let ids = if page <= total {
+                    ids_of_page(page, 2)
+                } else {
+                    Vec::new()
+                };
+                ok(page_json(page, 2, total, &ids))
             }),
         )
         .await;
@@ -496,7 +560,12 @@ async fn total_pages_shrinking_mid_stream_ends_at_the_new_total() {
             &server,
             ByPage(|page| {
                 let total = if page == 1 { 5 } else { 2 };
-                ok(page_json(page, 2, total, &ids_of_page(page, 2)))
+                let ids = if page <= total {
+                    ids_of_page(page, 2)
+                } else {
+                    Vec::new()
+                };
+                ok(page_json(page, 2, total, &ids))
             }),
         )
         .await;
@@ -510,7 +579,8 @@ async fn total_pages_shrinking_mid_stream_ends_at_the_new_total() {
             .expect("tasks");
         assert_eq!(ids(&got), expected_ids(1..=2, 2), "prefetch {depth}");
         if depth == 0 {
-            assert_eq!(pages_requested(&server).await, [1, 2]);
+            // Page 2, now the last, is full: one more request checks that nothing follows.
+            assert_eq!(pages_requested(&server).await, [1, 2, 3]);
         }
     }
 }
@@ -525,7 +595,8 @@ async fn termination_follows_the_newest_answer_not_an_older_total() {
         ByPage(|page| match page {
             1 => ok(page_json(1, 2, 2, &ids_of_page(1, 2))),
             2 => ok(json!({ "array_tasks": [task_json("p2-0"), task_json("p2-1")] })),
-            _ => ok(page_json(page, 2, 3, &ids_of_page(page, 2))),
+            3 => ok(page_json(page, 2, 3, &ids_of_page(page, 2))),
+            _ => ok(page_json(page, 2, 3, &[])),
         }),
     )
     .await;
@@ -901,15 +972,15 @@ mod spans {
         pages.sort_by_key(|s| s.page);
         assert_eq!(
             pages.iter().map(|s| s.page).collect::<Vec<_>>(),
-            [Some(1), Some(2), Some(3)],
-            "one span per page, the retried page included"
+            [Some(1), Some(2), Some(3), Some(4)],
+            "one span per page, the retried page and the check after the full last one included"
         );
         assert!(
             pages.iter().all(|s| s.parent == Some("report")),
             "prefetched pages too are children of the caller's span: {pages:?}"
         );
         let attempts: Vec<&Seen> = seen.iter().filter(|s| s.name == "http_request").collect();
-        assert_eq!(attempts.len(), 4, "three pages, one retried");
+        assert_eq!(attempts.len(), 5, "three pages, one retried, and the check");
         assert!(attempts.iter().all(|s| s.parent == Some("tasks_page")));
     }
 }
@@ -1108,8 +1179,9 @@ async fn without_prefetch_pages_are_fetched_one_at_a_time_and_only_when_needed()
     while let Ok(a) = arrivals.try_recv() {
         seen.push(a);
     }
-    // Page k is asked for only once the consumer has taken every task of pages 1..k.
-    let expected: Vec<gated::Arrival> = (1..=TOTAL)
+    // Page k is asked for only once the consumer has taken every task of pages 1..k (the last
+    // page is full, so one more, empty, checks that nothing follows).
+    let expected: Vec<gated::Arrival> = (1..=TOTAL + 1)
         .map(|page| gated::Arrival {
             page,
             consumed: ((page - 1) * PER_PAGE) as usize,

@@ -12,9 +12,11 @@ mod support;
 
 mod api;
 mod architecture;
+mod config;
 mod errors;
 mod faults;
 mod handle;
+mod lies;
 mod listing;
 mod models;
 mod properties;
@@ -22,11 +24,14 @@ mod query;
 mod results;
 mod retries;
 mod secrets;
+mod submission;
 
 #[cfg(all(feature = "cli", feature = "server"))]
 mod cli;
 #[cfg(feature = "server")]
 mod e2e;
+#[cfg(feature = "server")]
+mod emulator;
 mod memory;
 mod readme;
 #[cfg(feature = "server")]

@@ -1,6 +1,8 @@
 //! The HTTP surface: the four v1 routes (thin handlers in `sql.rs` and `tasks.rs`: parse, call,
-//! answer), the error-body middleware, compression, tracing.
+//! answer), the console's files (`server/console/`), the error-body middleware, compression,
+//! tracing.
 
+mod emulator;
 mod sql;
 mod tasks;
 
@@ -19,7 +21,10 @@ use tower_http::compression::predicate::{DefaultPredicate, Predicate as _, SizeA
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use super::console;
+use super::emulator::Emulator;
 use super::error::{ErrorCode, ErrorInfo, shorten};
+use super::faults;
 use super::state::AppState;
 use crate::model::{ErrorBody, TASK_ID_HEADER};
 
@@ -37,8 +42,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/task/{id}", get(tasks::get_task))
         .route("/v1/task/{id}/result", get(tasks::get_result))
         .route("/v1/tasks", get(tasks::list_tasks))
+        .merge(console::routes())
+        .merge(emulator::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            faults::apply,
+        ))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             finish_response,
@@ -79,6 +90,7 @@ fn route_of(path: &str) -> &'static str {
         ["v1", "task", _] => "/v1/task/{id}",
         ["v1", "task", _, "result"] => "/v1/task/{id}/result",
         ["v1", "tasks"] => "/v1/tasks",
+        ["_emulator", "console", ..] => console::CONSOLE_PATH,
         _ => "<unmatched>",
     }
 }
@@ -86,11 +98,20 @@ fn route_of(path: &str) -> &'static str {
 /// Gives every answer an `X-Request-Id`, and every error answer an `Error` JSON body carrying
 /// that id: from the [`ErrorInfo`] a route left, or derived from the status for errors the
 /// framework produced itself (unknown route, 405, 413, undecodable path).
-async fn finish_response(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+async fn finish_response(
+    State(state): State<Arc<AppState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().clone();
     let path = shorten(req.uri().path(), 200);
+    let query = req.uri().query().map(|q| shorten(q, 400));
+    let pending = Emulator::begin(&state, &method, &path, query, &mut req);
     let mut response = next.run(req).await;
+    if let Some(pending) = pending {
+        pending.answered(&response);
+    }
     let status = response.status();
     let info = response.extensions_mut().remove::<ErrorInfo>();
     let framework_error = info.is_none()

@@ -133,9 +133,9 @@ pub(super) async fn list_tasks(
 ) -> Result<Response, ApiFailure> {
     let user = app.users.authenticate(&headers)?;
     let raw = raw.unwrap_or_default();
-    let query = TasksQuery::from_pairs(url::form_urlencoded::parse(raw.as_bytes()))
+    let query = TasksQuery::from_pairs(lenient_paging(&raw))
         .map_err(|e| ApiFailure::invalid(format!("parameter {} {}", e.wire_name(), e.reason)))?;
-    let (page, per_page) = paging(&query)?;
+    let (page, per_page) = paging(&query);
     let filter = ListFilter::new(&user.namespaces, &query, order(&query)?);
     let (entries, total) = app.store.list(&filter, page, per_page);
     let meta = PaginationMetadata::new(page, per_page, total);
@@ -153,21 +153,31 @@ pub(super) async fn list_tasks(
     Ok(json_response(StatusCode::OK, body))
 }
 
-/// The page and page size a listing serves.
-fn paging(query: &TasksQuery) -> Result<(u64, u64), ApiFailure> {
-    let page = query.get_page().unwrap_or(1);
-    if page == 0 {
-        return Err(ApiFailure::invalid(
-            "parameter page must be at least 1 (pages are 1-based)",
-        ));
-    }
-    let per_page = query.get_per_page().unwrap_or(DEFAULT_PER_PAGE);
-    if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        return Err(ApiFailure::invalid(format!(
-            "parameter per_page must be between 1 and {MAX_PER_PAGE}, got {per_page}"
-        )));
-    }
-    Ok((page, per_page))
+/// The query's pairs, with a negative `page` or `per_page` (spec-valid integers) read as 0, which
+/// [`paging`] then reads as "the first page" and "the default size".
+fn lenient_paging(raw: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    url::form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| {
+        let negative = matches!(k.as_ref(), "page" | "per_page")
+            && v.trim().parse::<i64>().is_ok_and(|n| n < 0);
+        let value = if negative {
+            "0".to_owned()
+        } else {
+            v.into_owned()
+        };
+        (k.into_owned(), value)
+    })
+}
+
+/// The page and page size a listing serves, which `pagination_metadata` reports: a `page` below
+/// 1 is the first page, a `per_page` of 0 (or absent) the default, one above the maximum the
+/// maximum. A listing is never refused for its paging.
+fn paging(query: &TasksQuery) -> (u64, u64) {
+    let page = query.get_page().unwrap_or(1).max(1);
+    let per_page = match query.get_per_page() {
+        None | Some(0) => DEFAULT_PER_PAGE,
+        Some(n) => n.min(MAX_PER_PAGE),
+    };
+    (page, per_page)
 }
 
 /// The order a listing is sorted in: newest first unless `orderby=name`.
@@ -187,11 +197,10 @@ mod tests {
     use super::*;
 
     fn parse(raw: &str) -> Result<(u64, u64, Order), ApiFailure> {
-        let q =
-            TasksQuery::from_pairs(url::form_urlencoded::parse(raw.as_bytes())).map_err(|e| {
-                ApiFailure::invalid(format!("parameter {} {}", e.wire_name(), e.reason))
-            })?;
-        let (page, per_page) = paging(&q)?;
+        let q = TasksQuery::from_pairs(lenient_paging(raw)).map_err(|e| {
+            ApiFailure::invalid(format!("parameter {} {}", e.wire_name(), e.reason))
+        })?;
+        let (page, per_page) = paging(&q);
         Ok((page, per_page, order(&q)?))
     }
 
@@ -204,11 +213,24 @@ mod tests {
     }
 
     #[test]
+    fn paging_out_of_range_is_read_not_refused() {
+        for (raw, page, per_page) in [
+            ("page=0", 1, DEFAULT_PER_PAGE),
+            ("page=-3", 1, DEFAULT_PER_PAGE),
+            ("per_page=0", 1, DEFAULT_PER_PAGE),
+            ("per_page=-5", 1, DEFAULT_PER_PAGE),
+            ("per_page=100000", 1, MAX_PER_PAGE),
+            ("page=7&per_page=1000", 7, 1000),
+        ] {
+            let (p, n, _) = parse(raw).unwrap();
+            assert_eq!((p, n), (page, per_page), "{raw}");
+        }
+    }
+
+    #[test]
     fn list_query_rejects_bad_values_naming_them() {
         for (raw, name) in [
-            ("page=0", "page"),
-            ("per_page=0", "per_page"),
-            ("per_page=1001", "per_page"),
+            ("page=first", "page"),
             ("start=yesterday", "start"),
             ("end=-1", "end"),
             ("orderby=size", "orderby"),

@@ -200,6 +200,49 @@ impl Store {
         Ok(entry)
     }
 
+    /// Records `task` (a seed) unless a task with its id exists, so that seeding twice changes
+    /// nothing; whether it was recorded.
+    pub(crate) fn insert_if_absent(
+        &self,
+        task: ArrayTask,
+        created_at: DateTime<Utc>,
+    ) -> Result<bool, String> {
+        if self.get(task.id.as_deref().unwrap_or("")).is_some() {
+            return Ok(false);
+        }
+        self.insert(task, false, created_at).map(|_| true)
+    }
+
+    /// Forgets every finished task and its result (a reset); tasks still QUEUED or RUNNING are
+    /// kept, to reach their outcome. How many went.
+    pub(crate) fn clear_finished(&self) -> rusqlite::Result<usize> {
+        use crate::model::ArrayTaskStatus::{Queued, Running};
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if self.frozen.load(Ordering::SeqCst) {
+            return Ok(0);
+        }
+        let finished: Vec<String> = {
+            let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+            cache
+                .by_id
+                .values()
+                .filter(|e| !matches!(e.task.status, Some(Queued | Running)))
+                .map(|e| e.id().to_owned())
+                .collect()
+        };
+        let tx = conn.transaction()?;
+        for id in &finished {
+            // Its result goes with it (ON DELETE CASCADE).
+            tx.execute("DELETE FROM tasks WHERE id = ?1", params![id])?;
+        }
+        tx.commit()?;
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        for id in &finished {
+            cache.by_id.remove(id);
+        }
+        Ok(finished.len())
+    }
+
     /// Applies `change` to task `id` and, with it in the same transaction, keeps `result`.
     /// A frozen store, or an unknown id, changes nothing.
     pub(crate) fn update(

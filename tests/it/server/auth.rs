@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::support::local::{Harness, error_body, expect_error, has_task_id, task_id};
-use crate::support::prelude::{API_KEY_HEADER, ServerConfig};
+use crate::support::prelude::{API_KEY_HEADER, ServerConfig, Timing};
 
 const UNAUTHENTICATED: i64 = 1001;
 const FORBIDDEN: i64 = 1002;
@@ -18,13 +18,14 @@ fn basic(user: &str, password: &str) -> String {
     )
 }
 
+/// Holding: the tests read the rows and task id from the POST's answer.
 async fn two_users() -> Harness {
-    Harness::start(ServerConfig::new().api_key("local-key").user(
-        "bob",
-        "bob-key",
-        Some("bob-password"),
-        &["bobns"],
-    ))
+    Harness::start(
+        ServerConfig::new()
+            .api_key("local-key")
+            .user("bob", "bob-key", Some("bob-password"), &["bobns"])
+            .timing(Timing::Holding),
+    )
     .await
 }
 

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::support::POLL_STEP;
 use crate::support::local::{Harness, expect_error, has_task_id, task_id};
 use crate::support::prelude::{
-    API_KEY_HEADER, ArrayTask, ArrayTaskStatus, LocalServer, ServerConfig, ServerError,
+    API_KEY_HEADER, ArrayTask, ArrayTaskStatus, LocalServer, ServerConfig, ServerError, Timing,
 };
 
 const RESULT_UNAVAILABLE: i64 = 1006;
@@ -63,7 +63,7 @@ async fn saturated_server_answers_503_with_retry_after_and_records_nothing() {
 #[tokio::test]
 async fn restart_on_the_same_data_dir_keeps_tasks_results_and_tables() {
     let dir = tempfile::tempdir().unwrap();
-    let h = Harness::start(persistent(dir.path())).await;
+    let h = Harness::start(persistent(dir.path()).timing(Timing::Holding)).await;
     let resp = h
         .sql("local", json!({"query": "CREATE TABLE kept (v TEXT)"}))
         .await;
@@ -268,7 +268,8 @@ async fn start_fails_with_a_message_naming_the_problem() {
 
 #[tokio::test]
 async fn a_client_that_hangs_up_does_not_orphan_its_task() {
-    let h = Harness::default().await;
+    // Holding: the client hangs up while its POST is held.
+    let h = Harness::start(ServerConfig::new().timing(Timing::Holding)).await;
     let (http, url, key) = (h.http.clone(), h.url("/v1/sql/local"), h.key.clone());
     let request = tokio::spawn(async move {
         http.post(url)

@@ -223,11 +223,7 @@ async fn start_and_end_bound_start_time_inclusively_in_unix_seconds() {
 async fn bad_list_parameters_are_400_naming_the_parameter() {
     let h = Harness::default().await;
     for (query, name) in [
-        ("page=0", "page"),
         ("page=first", "page"),
-        ("per_page=0", "per_page"),
-        ("per_page=1001", "per_page"),
-        ("per_page=-5", "per_page"),
         ("start=yesterday", "start"),
         ("start=1.5", "start"),
         ("end=-1", "end"),

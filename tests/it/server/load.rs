@@ -454,9 +454,6 @@ async fn oversized_body_is_413() {
 async fn bad_list_query_parameters_are_400_naming_the_parameter() {
     let h = Harness::start(ServerConfig::new()).await;
     for (query, names) in [
-        ("per_page=0", "per_page"),
-        ("per_page=5000", "per_page"),
-        ("page=0", "page"),
         ("page=abc", "page"),
         ("start=-1", "start"),
         ("end=yesterday", "end"),

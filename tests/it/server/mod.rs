@@ -3,6 +3,8 @@
 
 mod auth;
 mod bin;
+mod console;
+mod hostile;
 mod http;
 mod lifecycle;
 mod list;

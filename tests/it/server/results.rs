@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::support::local::{Harness, expect_error, task_id};
 use crate::support::prelude::{
-    ArrayTaskStatus, ArrayTaskType, ResultFormat, ServerConfig, TASK_ID_HEADER,
+    ArrayTaskStatus, ArrayTaskType, ResultFormat, ServerConfig, TASK_ID_HEADER, Timing,
 };
 use crate::support::{POLL_STEPS, poll_until};
 
@@ -70,7 +70,8 @@ async fn detached_failure_is_recorded_on_the_task() {
 
 #[tokio::test]
 async fn stored_result_is_fetched_by_task_id() {
-    let h = Harness::default().await;
+    // Holding: the rows come with the answer and are stored too.
+    let h = Harness::start(ServerConfig::new().timing(Timing::Holding)).await;
     let resp = h
         .sql(
             "local",
@@ -110,7 +111,12 @@ async fn result_not_stored_is_404() {
 
 #[tokio::test]
 async fn stored_result_expires_after_the_ttl() {
-    let h = Harness::start(ServerConfig::new().result_ttl(Duration::from_secs(3600))).await;
+    let h = Harness::start(
+        ServerConfig::new()
+            .result_ttl(Duration::from_secs(3600))
+            .timing(Timing::Holding),
+    )
+    .await;
     let resp = h
         .sql(
             "local",

@@ -20,9 +20,41 @@ impl Binary {
     /// Spawns the binary (killed on drop) and reads its first line, which must name its address
     /// on 127.0.0.1.
     pub async fn spawn<S: AsRef<OsStr>>(args: impl IntoIterator<Item = S>) -> Binary {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tiledb-tasks-server"))
+        Binary::spawn_with_env(args, []).await
+    }
+
+    /// [`Binary::spawn`], with these environment variables set.
+    pub async fn spawn_with_env<S: AsRef<OsStr>>(
+        args: impl IntoIterator<Item = S>,
+        env: impl IntoIterator<Item = (&'static str, String)>,
+    ) -> Binary {
+        let cmd = Command::new(env!("CARGO_BIN_EXE_tiledb-tasks-server"));
+        Binary::start(cmd, args, env).await
+    }
+
+    /// [`Binary::spawn`], under a cap on its address space (`prlimit --as`, which then runs the
+    /// binary in its own process, so the pid is the server's): a server that grows without bound
+    /// fails its allocations instead of exhausting the machine.
+    pub async fn spawn_capped<S: AsRef<OsStr>>(
+        max_bytes: u64,
+        args: impl IntoIterator<Item = S>,
+    ) -> Binary {
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--as={max_bytes}"))
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_tiledb-tasks-server"));
+        Binary::start(cmd, args, []).await
+    }
+
+    async fn start<S: AsRef<OsStr>>(
+        mut cmd: Command,
+        args: impl IntoIterator<Item = S>,
+        env: impl IntoIterator<Item = (&'static str, String)>,
+    ) -> Binary {
+        let mut child = cmd
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -45,6 +77,21 @@ impl Binary {
             base,
             lines: Some(lines),
         }
+    }
+
+    /// Its memory now, from `/proc/PID/status`: (resident, peak resident), in bytes (Linux).
+    pub fn memory(&self) -> (u64, u64) {
+        let pid = self.child.id().expect("the server is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let field = |name: &str| -> u64 {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"));
+            let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+            kb * 1024
+        };
+        (field("VmRSS:"), field("VmHWM:"))
     }
 
     /// The next line it prints (a bounded wait).

@@ -26,8 +26,7 @@ pub struct Seen {
     pub target: String,
     /// Header names (lower case) and values.
     pub headers: Vec<(String, String)>,
-    /// The body. (No script reads it today; it is kept so that one can.)
-    #[allow(dead_code)]
+    /// The body.
     pub body: Vec<u8>,
     /// How many earlier requests had the same method and target (0 for the first).
     pub nth: usize,
@@ -61,12 +60,24 @@ impl Seen {
     }
 }
 
+/// How an answer's body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length` (the default; an answer that sets its own length header keeps it).
+    Length,
+    /// `Transfer-Encoding: chunked`: the body as one chunk (none when empty), then the last chunk.
+    Chunked,
+    /// Neither: the body runs until the connection closes (HTTP/1.1 allows it for responses).
+    UntilClose,
+}
+
 /// A whole HTTP answer.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    pub framing: Framing,
 }
 
 impl Answer {
@@ -76,6 +87,7 @@ impl Answer {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            framing: Framing::Length,
         }
     }
 
@@ -96,6 +108,27 @@ impl Answer {
         self
     }
 
+    /// The same answer, its body delimited as `framing` says.
+    pub fn framing(mut self, framing: Framing) -> Answer {
+        self.framing = framing;
+        self
+    }
+
+    /// The body as it goes on the wire (chunk-encoded when chunked).
+    fn wire_body(&self) -> Vec<u8> {
+        if self.framing != Framing::Chunked {
+            return self.body.clone();
+        }
+        let mut out = Vec::new();
+        if !self.body.is_empty() {
+            out.extend_from_slice(format!("{:x}\r\n", self.body.len()).as_bytes());
+            out.extend_from_slice(&self.body);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+        out
+    }
+
     /// Status line and headers, with the whole body's `Content-Length` (unless the answer sets its
     /// own) and `connection: close`.
     fn head(&self) -> Vec<u8> {
@@ -110,8 +143,11 @@ impl Answer {
         let sets_length = self.headers.iter().any(|(k, _)| {
             k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
         });
-        if !sets_length && self.status != 204 && self.status != 304 {
-            head.push_str(&format!("content-length: {}\r\n", self.body.len()));
+        match self.framing {
+            _ if sets_length || self.status == 204 || self.status == 304 => {}
+            Framing::Length => head.push_str(&format!("content-length: {}\r\n", self.body.len())),
+            Framing::Chunked => head.push_str("transfer-encoding: chunked\r\n"),
+            Framing::UntilClose => {}
         }
         head.push_str("connection: close\r\n\r\n");
         head.into_bytes()
@@ -138,6 +174,9 @@ pub enum Script {
     /// The head (announcing the whole body) and the first `n` body bytes; then nothing more: the
     /// connection stays open until the client leaves.
     StallAfter(Answer, usize),
+    /// Reads the request, waits (tokio time: paused in a test with `start_paused`), then sends the
+    /// whole answer, as a service holding a request until its work is done.
+    AnswerAfter(Duration, Answer),
     /// Reads the request and never answers; the connection stays open until the client leaves.
     Silent,
     /// Reads the request and resets the connection without sending a byte.
@@ -225,20 +264,20 @@ async fn serve(
     match script(&seen) {
         Script::Answer(a) => {
             let mut bytes = a.head();
-            bytes.extend_from_slice(&a.body);
+            bytes.extend_from_slice(&a.wire_body());
             sock.write_all(&bytes).await?;
             close_cleanly(sock).await
         }
         Script::ResetAfter(a, n) => {
-            let mut bytes = a.head();
-            bytes.extend_from_slice(&a.body[..n.min(a.body.len())]);
+            let (mut bytes, body) = (a.head(), a.wire_body());
+            bytes.extend_from_slice(&body[..n.min(body.len())]);
             sock.write_all(&bytes).await?;
             sock.flush().await?;
             reset(sock)
         }
         Script::CloseAfter(a, n) => {
-            let mut bytes = a.head();
-            bytes.extend_from_slice(&a.body[..n.min(a.body.len())]);
+            let (mut bytes, body) = (a.head(), a.wire_body());
+            bytes.extend_from_slice(&body[..n.min(body.len())]);
             sock.write_all(&bytes).await?;
             close_cleanly(sock).await
         }
@@ -248,18 +287,25 @@ async fn serve(
             every,
         } => {
             sock.write_all(&answer.head()).await?;
-            for part in answer.body.chunks(chunk.max(1)) {
+            for part in answer.wire_body().chunks(chunk.max(1)) {
                 tokio::time::sleep(every).await;
                 sock.write_all(part).await?;
             }
             close_cleanly(sock).await
         }
         Script::StallAfter(a, n) => {
-            let mut bytes = a.head();
-            bytes.extend_from_slice(&a.body[..n.min(a.body.len())]);
+            let (mut bytes, body) = (a.head(), a.wire_body());
+            bytes.extend_from_slice(&body[..n.min(body.len())]);
             sock.write_all(&bytes).await?;
             sock.flush().await?;
             hold(sock).await
+        }
+        Script::AnswerAfter(wait, a) => {
+            tokio::time::sleep(wait).await;
+            let mut bytes = a.head();
+            bytes.extend_from_slice(&a.wire_body());
+            sock.write_all(&bytes).await?;
+            close_cleanly(sock).await
         }
         Script::Silent => hold(sock).await,
         Script::ResetNow => reset(sock),

@@ -8,9 +8,22 @@
 //! Each connection gets the sandbox's authorizer and runs in SQLite's defensive mode with
 //! `trusted_schema` off.
 //!
-//! Limits: a deadline checked by a progress handler (every 1000 VM steps) and by the `sleep(ms)`
-//! test function, a byte budget counted while encoding, and a server-wide stop flag that interrupts
-//! every running query at shutdown.
+//! Limits (see the server's limits table):
+//!
+//! - time: a deadline checked by a progress handler (every 1000 VM steps, and at the points of
+//!   parsing and planning where SQLite calls it), by the `sleep(ms)` test function, and by a
+//!   watchdog thread that interrupts the connection when the deadline passes;
+//! - planning: statements whose common table expressions (or views) would expand to more than
+//!   [`MAX_EXPANSION`](super::expansion::MAX_EXPANSION) copies are refused before SQLite sees
+//!   them (`expansion.rs`): SQLite's planner copies every `NOT MATERIALIZED` reference, and
+//!   neither interrupts nor the progress handler reach the copying;
+//! - memory: SQLite's hard heap limit (process-wide, `sqlite_limits.rs`) and, per connection,
+//!   `SQLITE_LIMIT_LENGTH` (the largest string or blob: a quarter of the memory limit); after a
+//!   query whose SQLite heap rose past [`HEAVY_QUERY_BYTES`], SQLite's caches are released and
+//!   the allocator is trimmed, and large blocks are mapped on their own, so the memory goes back
+//!   to the system;
+//! - size: a byte budget counted while encoding;
+//! - shutdown: a server-wide stop flag that interrupts every running query.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -20,12 +33,19 @@ use std::time::{Duration, Instant};
 use rusqlite::config::DbConfig;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::hooks::{AuthContext, Authorization};
-use rusqlite::types::Value as SqlValue;
+use rusqlite::limits::Limit;
 use rusqlite::{Connection, ErrorCode as SqliteCode, OpenFlags};
 
+use super::expansion;
+use super::limits::Limits;
+use super::sqlite_limits;
+
+mod query;
+mod watchdog;
+
 pub(crate) use super::encode::{Encoder, encoder_for};
-use super::error::ErrorCode;
 use super::sandbox::authorize;
+pub(crate) use query::{Output, Query, QueryError, sql_parameters, valid_namespace};
 
 /// The server is running normally.
 pub(crate) const RUNNING: u8 = 0;
@@ -34,119 +54,9 @@ pub(crate) const SHUTTING_DOWN: u8 = 1;
 /// The server was killed: interrupt queries, record nothing.
 pub(crate) const KILLED: u8 = 2;
 
-/// Whether `name` is a valid namespace: `[A-Za-z0-9_.-]{1,64}`, not starting with `.`.
-///
-/// Namespaces become file names, so this is also what keeps them inside the data directory.
-pub(crate) fn valid_namespace(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
-/// The SQL values for the JSON `parameters`, or a message naming the first one that cannot be
-/// bound (arrays and objects have no SQL counterpart).
-pub(crate) fn sql_parameters(values: &[serde_json::Value]) -> Result<Vec<SqlValue>, String> {
-    use serde_json::Value as J;
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| match v {
-            J::Null => Ok(SqlValue::Null),
-            J::Bool(b) => Ok(SqlValue::Integer(i64::from(*b))),
-            J::Number(n) => match n.as_i64() {
-                Some(i) => Ok(SqlValue::Integer(i)),
-                None => n
-                    .as_f64()
-                    .map(SqlValue::Real)
-                    .ok_or_else(|| format!("parameters[{i}]: number {n} cannot be bound")),
-            },
-            J::String(s) => Ok(SqlValue::Text(s.clone())),
-            J::Array(_) | J::Object(_) => Err(format!(
-                "parameters[{i}]: arrays and objects cannot be bound to a placeholder \
-                 (use null, a boolean, a number or a string)"
-            )),
-        })
-        .collect()
-}
-
-/// One query to run.
-#[derive(Debug)]
-pub(crate) struct Query {
-    pub(crate) namespace: String,
-    pub(crate) sql: String,
-    pub(crate) init_commands: Vec<String>,
-    pub(crate) parameters: Vec<SqlValue>,
-    pub(crate) encoder: Encoder,
-}
-
-/// What a successful query produced.
-#[derive(Debug)]
-pub(crate) enum Output<B = Vec<u8>> {
-    /// The statement has result columns: the encoded rows (possibly zero of them).
-    Rows(B),
-    /// The statement has no result columns (DDL, DML without `RETURNING`).
-    NoColumns,
-}
-
-/// Why a query failed. Each maps to an error code and a message for `status_message`.
-#[derive(Debug)]
-pub(crate) enum QueryError {
-    /// SQLite failed the statement (syntax, constraint, missing table...); SQLite's message.
-    Sql(String),
-    /// The sandbox refused a statement.
-    NotAuthorized(String),
-    /// The query ran past the time limit.
-    Timeout(Duration),
-    /// The result grew past the byte limit.
-    TooLarge(usize),
-    /// The server shut down (or was killed) while the query ran.
-    Stopped,
-    /// The namespace database could not be opened or set up.
-    Setup(String),
-    /// The rows could not be encoded (a fault of the encoder, not of the query).
-    Encode(String),
-}
-
-impl QueryError {
-    /// The message recorded as the task's `status_message` and sent in the error body.
-    pub(crate) fn message(&self) -> String {
-        match self {
-            QueryError::Sql(m) | QueryError::NotAuthorized(m) => m.clone(),
-            QueryError::Timeout(d) => {
-                format!("query exceeded the time limit of {}", human(*d))
-            }
-            QueryError::TooLarge(n) => format!("result exceeds {n} bytes (the server's limit)"),
-            QueryError::Stopped => "server shut down before the query finished".to_owned(),
-            QueryError::Setup(m) => format!("could not open the namespace database: {m}"),
-            QueryError::Encode(m) => format!("could not encode the result: {m}"),
-        }
-    }
-
-    /// The `code` of the error body.
-    pub(crate) fn code(&self) -> ErrorCode {
-        match self {
-            QueryError::Sql(_) => ErrorCode::QueryFailed,
-            QueryError::NotAuthorized(_) => ErrorCode::QueryNotAuthorized,
-            QueryError::Timeout(_) => ErrorCode::QueryTimeout,
-            QueryError::TooLarge(_) => ErrorCode::ResultTooLarge,
-            QueryError::Stopped => ErrorCode::QueryInterrupted,
-            QueryError::Setup(_) | QueryError::Encode(_) => ErrorCode::Internal,
-        }
-    }
-}
-
-/// `30 s`, `1.5 s`, `250 ms`: a limit as a person would write it.
-fn human(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() > 0 {
-        format!("{} s", d.as_secs())
-    } else if d.as_secs() > 0 {
-        format!("{:.1} s", d.as_secs_f64())
-    } else {
-        format!("{} ms", d.as_millis())
-    }
-}
+/// A query whose SQLite heap rose past this is followed by a release of SQLite's caches and an
+/// allocator trim.
+pub(crate) const HEAVY_QUERY_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Runs queries. Cheap to share: plain settings plus the server's stop flag.
 #[derive(Debug)]
@@ -154,6 +64,8 @@ pub(crate) struct Engine {
     namespaces_dir: PathBuf,
     query_timeout: Duration,
     max_result_bytes: usize,
+    /// SQLite's heap limit for the whole server, in bytes.
+    max_query_memory: u64,
     stop: Arc<AtomicU8>,
 }
 
@@ -191,6 +103,8 @@ impl Control {
 pub(crate) enum Exec {
     Sqlite(rusqlite::Error),
     InitCommand(usize, rusqlite::Error),
+    /// A statement would expand past the planner's limit (`expansion.rs`); the message says how.
+    TooExpensive(String),
     ParameterCount {
         expected: usize,
         given: usize,
@@ -208,18 +122,24 @@ impl From<rusqlite::Error> for Exec {
 }
 
 impl Engine {
-    pub(crate) fn new(
-        namespaces_dir: PathBuf,
-        query_timeout: Duration,
-        max_result_bytes: usize,
-        stop: Arc<AtomicU8>,
-    ) -> Self {
+    /// An engine for the databases in `namespaces_dir`, under `limits`. Sets SQLite's heap
+    /// limit, which is process-wide: with several servers in one process, the last one started
+    /// sets it for all.
+    pub(crate) fn new(namespaces_dir: PathBuf, limits: &Limits, stop: Arc<AtomicU8>) -> Self {
+        sqlite_limits::set_hard_heap_limit(limits.max_query_memory);
+        sqlite_limits::limit_allocator_retention();
         Engine {
             namespaces_dir,
-            query_timeout,
-            max_result_bytes,
+            query_timeout: limits.query_timeout,
+            max_result_bytes: limits.max_result_bytes,
+            max_query_memory: limits.max_query_memory,
             stop,
         }
+    }
+
+    /// The largest string or blob a query may make (`SQLITE_LIMIT_LENGTH`).
+    fn max_value_bytes(&self) -> i32 {
+        i32::try_from(self.max_query_memory / 4).unwrap_or(i32::MAX)
     }
 
     /// Whether the server asked running queries to stop.
@@ -241,8 +161,18 @@ impl Engine {
         let conn = self
             .open(&query.namespace, &control)
             .map_err(|e| QueryError::Setup(e.to_string()))?;
+        let watchdog = watchdog::Watchdog::start(&conn, &control);
         let result = self.execute(&conn, query);
+        drop(watchdog);
         drop(conn);
+        if sqlite_limits::take_memory_highwater() > HEAVY_QUERY_BYTES {
+            let trimmed = sqlite_limits::release_memory();
+            tracing::debug!(
+                sqlite_heap = sqlite_limits::memory_used(),
+                trimmed,
+                "released memory after a heavy query"
+            );
+        }
         result.map_err(|e| self.classify(e, &control))
     }
 
@@ -255,6 +185,7 @@ impl Engine {
         }
         let (prefix, error) = match error {
             Exec::TooLarge => return QueryError::TooLarge(self.max_result_bytes),
+            Exec::TooExpensive(why) => return QueryError::TooExpensive(why),
             Exec::Encode(m) => return QueryError::Encode(m),
             Exec::ParameterCount { expected, given } => {
                 return QueryError::Sql(format!(
@@ -274,8 +205,23 @@ impl Engine {
         if let Some(why) = denied {
             return QueryError::NotAuthorized(format!("{prefix}not authorized: {why}"));
         }
-        if error.sqlite_error_code() == Some(SqliteCode::AuthorizationForStatementDenied) {
-            return QueryError::NotAuthorized(format!("{prefix}{error}"));
+        match error.sqlite_error_code() {
+            Some(SqliteCode::AuthorizationForStatementDenied) => {
+                return QueryError::NotAuthorized(format!("{prefix}{error}"));
+            }
+            Some(SqliteCode::OutOfMemory) => {
+                return QueryError::MemoryLimit {
+                    limit: self.max_query_memory,
+                    value: None,
+                };
+            }
+            Some(SqliteCode::TooBig) => {
+                return QueryError::MemoryLimit {
+                    limit: self.max_query_memory,
+                    value: u64::try_from(self.max_value_bytes()).ok(),
+                };
+            }
+            _ => {}
         }
         let message = match error {
             rusqlite::Error::MultipleStatement => {
@@ -292,9 +238,11 @@ impl Engine {
 
     fn execute(&self, conn: &Connection, query: &Query) -> Result<Output, Exec> {
         for (i, command) in query.init_commands.iter().enumerate() {
+            self.weigh(conn, command, &format!("init_commands[{i}]: "))?;
             conn.execute_batch(command)
                 .map_err(|e| Exec::InitCommand(i, e))?;
         }
+        self.weigh(conn, &query.sql, "")?;
         let mut stmt = conn.prepare(&query.sql)?;
         let expected = stmt.parameter_count();
         if expected != query.parameters.len() {
@@ -316,6 +264,13 @@ impl Engine {
             .map(Output::Rows)
     }
 
+    /// Refuses `sql` if its common table expressions, with the views of the database, would
+    /// expand past the planner's limit.
+    fn weigh(&self, conn: &Connection, sql: &str, prefix: &str) -> Result<(), Exec> {
+        let views = expansion::views(conn)?;
+        expansion::check(sql, &views).map_err(|why| Exec::TooExpensive(format!("{prefix}{why}")))
+    }
+
     fn open(&self, namespace: &str, control: &Arc<Control>) -> rusqlite::Result<Connection> {
         let path = self.namespaces_dir.join(format!("{namespace}.sqlite"));
         let conn = Connection::open_with_flags(
@@ -328,6 +283,7 @@ impl Engine {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "trusted_schema", "OFF")?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+        conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, self.max_value_bytes())?;
 
         let ctl = Arc::clone(control);
         conn.create_scalar_function(
@@ -369,12 +325,12 @@ mod tests {
     use super::*;
 
     fn engine(dir: &std::path::Path) -> Engine {
-        Engine::new(
-            dir.to_path_buf(),
-            Duration::from_secs(5),
-            1 << 20,
-            Arc::new(AtomicU8::new(RUNNING)),
-        )
+        let limits = Limits {
+            query_timeout: Duration::from_secs(5),
+            max_result_bytes: 1 << 20,
+            ..Limits::default()
+        };
+        Engine::new(dir.to_path_buf(), &limits, Arc::new(AtomicU8::new(RUNNING)))
     }
 
     fn query(sql: &str) -> Query {
@@ -385,17 +341,6 @@ mod tests {
             parameters: vec![],
             encoder: Encoder::Json,
         }
-    }
-
-    #[test]
-    fn namespaces_are_safe_file_names() {
-        assert!(valid_namespace("local"));
-        assert!(valid_namespace("a.b-c_D9"));
-        assert!(!valid_namespace(""));
-        assert!(!valid_namespace(".hidden"));
-        assert!(!valid_namespace("../etc"));
-        assert!(!valid_namespace("a/b"));
-        assert!(!valid_namespace(&"a".repeat(65)));
     }
 
     #[test]
@@ -413,19 +358,5 @@ mod tests {
             String::from_utf8(bytes).unwrap(),
             r#"[{"z":2,"a":1.5,"m":"x\"y","n":null,"b":"AAE="}]"#
         );
-    }
-
-    #[test]
-    fn bool_parameters_bind_as_integers() {
-        let p = sql_parameters(&[serde_json::json!(true), serde_json::json!(1.5)]).unwrap();
-        assert_eq!(p, vec![SqlValue::Integer(1), SqlValue::Real(1.5)]);
-        assert!(sql_parameters(&[serde_json::json!([1])]).is_err());
-    }
-
-    #[test]
-    fn timeouts_are_reported_in_readable_units() {
-        assert_eq!(human(Duration::from_secs(30)), "30 s");
-        assert_eq!(human(Duration::from_millis(1500)), "1.5 s");
-        assert_eq!(human(Duration::from_millis(250)), "250 ms");
     }
 }
