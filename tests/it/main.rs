@@ -28,6 +28,8 @@ mod submission;
 
 #[cfg(all(feature = "cli", feature = "server"))]
 mod cli;
+#[cfg(feature = "browser-tests")]
+mod console;
 #[cfg(feature = "server")]
 mod e2e;
 #[cfg(feature = "server")]
