@@ -364,13 +364,21 @@ async fn tasks_stream_applies_every_list_filter() {
             .await
             .unwrap(),
     );
-    let failed = bob
-        .run_sql("shared", "SELECT * FROM missing")
+    // Unnamed: submitted through the one-shot call, which does not tag its submission as a
+    // handle does.
+    let failed = match bob
+        .api()
+        .run_sql(
+            "shared",
+            &SqlParameters::query("SELECT * FROM missing"),
+            None,
+        )
         .await
-        .unwrap_err()
-        .task_id()
-        .cloned()
-        .unwrap();
+    {
+        Ok(answer) => answer.task_id().cloned(),
+        Err(e) => e.task_id().cloned(),
+    }
+    .unwrap();
     let late_time = alice
         .api()
         .task_id_get(&shared_a)
