@@ -266,7 +266,7 @@ pub(super) fn fault_error(
             url.as_str(),
             task_id,
             TransportCause::Timeout,
-            Box::new(slow),
+            Some(Box::new(slow)),
         ))),
         Fault::TooLarge { limit, bytes } => {
             Error::too_large(format!("{method} {url}"), limit.setting(), bytes, task_id)
@@ -276,7 +276,7 @@ pub(super) fn fault_error(
 
 /// The protocol error of an answer whose body may not be empty and was.
 pub(crate) fn empty_body_error(answer: &str, expected: &str, task_id: Option<&TaskId>) -> Error {
-    Error::Protocol(format!(
+    Error::protocol(format!(
         "{answer} answered 200 with an empty body{}, where {expected} must be: the answer is \
          broken or was cut short",
         task_id
