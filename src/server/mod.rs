@@ -19,6 +19,7 @@
 //! | `GET /v1/task/{id}` | 200 `ArrayTask`, 404 when unknown or not visible to the caller |
 //! | `GET /v1/task/{id}/result` | 200 stored bytes, 202 while a storing task is queued or running, 404 otherwise |
 //! | `GET /v1/tasks` | 200 `ArrayTaskData` with `pagination_metadata` |
+//! | `GET /_emulator/console` | the task console's page (and its files under it), to anyone: it holds no data and calls the routes above with the user's credentials |
 //!
 //! Every answer carries `X-Request-Id`; every SQL answer given after the task was recorded carries
 //! `X-TILEDB-CLOUD-TASK-ID`, errors included. Every error (including unknown routes, 405 and 413)
@@ -68,7 +69,7 @@
 //! | --- | --- | --- | --- | --- |
 //! | request head time | 5 s from the connection's start (a first request) or the head's first byte | [`header_timeout`](ServerConfig::header_timeout) | `--header-timeout-secs` | `408`, code 1019, then the connection closes (a connection that sent nothing is just closed) |
 //! | idle keep-alive connection | 60 s | [`idle_timeout`](ServerConfig::idle_timeout) | `--idle-timeout-secs` | the connection closes (clients open a new one) |
-//! | client not reading an answer | 30 s blocked | [`write_timeout`](ServerConfig::write_timeout) | `--write-timeout-secs` | the connection is dropped mid-answer |
+//! | client not reading an answer | 30 s blocked; meanwhile a stored result is read from the store 256 KiB at a time as the client takes it, so a stalled reader holds about a chunk | [`write_timeout`](ServerConfig::write_timeout) | `--write-timeout-secs` | the connection is dropped mid-answer |
 //! | open connections | 1024, lowered to fit under the file descriptor limit (less 96) | [`max_connections`](ServerConfig::max_connections) | `--max-connections` | a connection that never sent a request, else one idle 1 s or more, is closed to make room; with none, `503` code 1022 with `Retry-After`, then close |
 //! | request head size | 64 KiB (URI: 65,534 bytes) | [`max_header_bytes`](ServerConfig::max_header_bytes) | `--max-header-bytes` | `431` code 1021 (`414` code 1020 for the URI) |
 //! | request body | 1 MiB | [`max_body_bytes`](ServerConfig::max_body_bytes) | – | `413`, code 1008 |

@@ -25,6 +25,8 @@ mod secrets;
 
 #[cfg(all(feature = "cli", feature = "server"))]
 mod cli;
+#[cfg(feature = "browser-tests")]
+mod console;
 #[cfg(feature = "server")]
 mod e2e;
 #[cfg(feature = "server")]
