@@ -12,6 +12,8 @@ mod support;
 
 mod api;
 mod architecture;
+mod config;
+mod errors;
 mod faults;
 mod handle;
 mod lies;
@@ -22,6 +24,7 @@ mod query;
 mod results;
 mod retries;
 mod secrets;
+mod submission;
 
 #[cfg(all(feature = "cli", feature = "server"))]
 mod cli;
