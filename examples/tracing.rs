@@ -3,8 +3,8 @@
 //! local server's own request spans, printed as they close.
 //!
 //! ```sh
-//! cargo run --example tracing
-//! RUST_LOG=debug cargo run --example tracing   # more detail
+//! cargo run --example tracing --features server
+//! RUST_LOG=debug cargo run --example tracing --features server   # more detail
 //! ```
 
 use std::time::Duration;

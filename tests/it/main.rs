@@ -17,6 +17,7 @@ mod handle;
 mod lies;
 mod listing;
 mod models;
+mod packaging;
 mod properties;
 mod query;
 mod results;
