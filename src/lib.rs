@@ -33,6 +33,7 @@ mod rows;
 pub mod server;
 mod task;
 mod task_id;
+mod telemetry;
 mod transport;
 
 pub use api::{ResultResponse, SqlResponse, TasksApi};

@@ -23,6 +23,7 @@ mod query;
 mod results;
 mod retries;
 mod secrets;
+mod telemetry;
 
 #[cfg(all(feature = "cli", feature = "server"))]
 mod cli;

@@ -93,7 +93,16 @@ fn a_default_dependent_compiles_none_of_the_servers_crates_nor_c_beyond_tls() {
 fn tower_http_in_the_default_tree_is_reqwests_alone_without_server_layers() {
     let parents = tree_of_a_dependent(
         &[],
-        &["-e", "normal", "-i", "tower-http", "--depth", "1", "--prefix", "none"],
+        &[
+            "-e",
+            "normal",
+            "-i",
+            "tower-http",
+            "--depth",
+            "1",
+            "--prefix",
+            "none",
+        ],
     );
     let parents: Vec<&str> = parents.lines().skip(1).collect();
     assert!(
@@ -136,4 +145,65 @@ fn the_readmes_crate_counts_are_the_trees() {
             "the README should say {claim} (update the Features section)"
         );
     }
+}
+
+/// The features Cargo.toml declares, `default` aside.
+fn declared_features() -> Vec<String> {
+    let manifest = std::fs::read_to_string(Path::new(MANIFEST_DIR).join("Cargo.toml")).unwrap();
+    let section = manifest
+        .split("\n[features]\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .expect("Cargo.toml has a [features] table");
+    section
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(" = ").map(|(name, _)| name.trim().to_owned()))
+        .filter(|name| name != "default")
+        .collect()
+}
+
+/// `.ci/run` builds every combination a user can pick: no default features, the default, each
+/// declared feature alone (a new feature must be added there), all of them; the docs with
+/// warnings denied; and the declared `rust-version`.
+#[test]
+fn ci_checks_each_feature_combination_the_docs_and_the_rust_version() {
+    let ci = std::fs::read_to_string(Path::new(MANIFEST_DIR).join(".ci/run")).unwrap();
+    let features = declared_features();
+    assert!(features.len() >= 5, "{features:?}");
+    let each = ci
+        .lines()
+        .find(|l| l.starts_with("for feature in "))
+        .expect("a loop over the features");
+    let listed: Vec<&str> = each
+        .trim_start_matches("for feature in ")
+        .trim_end_matches("; do")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        listed, features,
+        "each feature alone, as Cargo.toml declares them"
+    );
+    for line in [
+        "cargo check --lib --bins --no-default-features --features \"$feature\"",
+        "cargo check --lib --no-default-features",
+        "cargo check --lib",
+        "cargo clippy --all-targets --all-features -- -D warnings",
+        "RUSTDOCFLAGS=\"-D warnings\" cargo doc --no-deps --all-features",
+        "cargo \"+$msrv\" check --all-targets --all-features",
+    ] {
+        assert!(
+            ci.lines().any(|l| l.trim() == line),
+            ".ci/run lacks `{line}`"
+        );
+    }
+    let manifest = std::fs::read_to_string(Path::new(MANIFEST_DIR).join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("\nrust-version = \""),
+        "a declared rust-version"
+    );
+    assert!(
+        ci.contains("rust-version = "),
+        ".ci/run reads the rust-version from Cargo.toml"
+    );
 }

@@ -182,9 +182,13 @@ fn the_readmes_local_server_test_is_the_file_this_suite_runs() {
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .expect("the section has a rust block");
-    let file = std::fs::read_to_string(Path::new(MANIFEST_DIR).join("tests/it/readme/local_server.rs"))
-        .unwrap();
-    assert_eq!(block, file, "README block and tests/it/readme/local_server.rs differ");
+    let file =
+        std::fs::read_to_string(Path::new(MANIFEST_DIR).join("tests/it/readme/local_server.rs"))
+            .unwrap();
+    assert_eq!(
+        block, file,
+        "README block and tests/it/readme/local_server.rs differ"
+    );
 }
 
 /// The README's code blocks render on GitHub as they are: no rustdoc-hidden `# ` lines.

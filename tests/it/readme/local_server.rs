@@ -24,8 +24,12 @@ async fn total_sales_adds_every_sale() -> std::result::Result<(), Box<dyn std::e
         .poll_policy(PollPolicy::default().initial_interval(Duration::from_millis(10)))
         .build()?;
     let ns = server.namespace();
-    client.run_sql(ns, "CREATE TABLE sales(amount REAL)").await?;
-    client.run_sql(ns, "INSERT INTO sales VALUES (12.5), (7), (3)").await?;
+    client
+        .run_sql(ns, "CREATE TABLE sales(amount REAL)")
+        .await?;
+    client
+        .run_sql(ns, "INSERT INTO sales VALUES (12.5), (7), (3)")
+        .await?;
 
     assert_eq!(total_sales(&client, ns).await?, 22.5);
     server.shutdown().await;
