@@ -10,8 +10,10 @@
 //! `finish_time` as the server recorded it (same machine, same clock, microsecond precision).
 //! Polls = the `Update::Polled` count (each a 202) plus the final poll that got the 200.
 //!
-//! Target: latency at most 25% of the task's duration plus one initial interval (0.5 s), and no
-//! more than 12 polls for a 20 s task.
+//! Target (issue 16): latency at most max(100 ms, 25% of the task's duration), and no more than 25
+//! polls for a 20 s task. The schedule itself is pinned on a virtual clock by
+//! `tests/it/handle.rs` (`the_default_poll_schedule_is_exactly_the_documented_one`); this bench
+//! adds the real server, its clock tick and the round trips.
 //!
 //! The four durations run concurrently, once, outside criterion's sampling (criterion's minimum of
 //! 10 samples would make the 20 s case alone take over 3 minutes); their figures are printed as
@@ -22,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use futures::StreamExt as _;
-use tiledb_cloud_tasks::policy::PollPolicy;
 use tiledb_cloud_tasks::server::{LocalServer, ServerConfig};
 use tiledb_cloud_tasks::{Client, Update};
 
@@ -72,14 +73,13 @@ fn poll_latency(c: &mut Criterion) {
         .expect("server");
     let client = server.client().expect("client");
     let ns = server.namespace().to_owned();
-    let initial = PollPolicy::default().get_initial_interval();
 
     let outcomes = rt.block_on(futures::future::join_all(
         [200u64, 1_000, 5_000, 20_000].map(|ms| one(&client, &ns, ms)),
     ));
     for o in &outcomes {
-        let bound = Duration::from_millis(o.ms) / 4 + initial;
-        let polls_ok = o.ms != 20_000 || o.polls <= 12;
+        let bound = (Duration::from_millis(o.ms) / 4).max(Duration::from_millis(100));
+        let polls_ok = o.ms != 20_000 || o.polls <= 25;
         eprintln!(
             "POLL {:>5} ms task: {:>2} polls, latency {:>6.1} ms (bound {:>6.1} ms: {}){}, submit-to-resolve {:.3} s",
             o.ms,
@@ -89,9 +89,9 @@ fn poll_latency(c: &mut Criterion) {
             if o.latency <= bound { "met" } else { "MISSED" },
             if o.ms == 20_000 {
                 if polls_ok {
-                    ", polls <= 12: met"
+                    ", polls <= 25: met"
                 } else {
-                    ", polls <= 12: MISSED"
+                    ", polls <= 25: MISSED"
                 }
             } else {
                 ""

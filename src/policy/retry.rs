@@ -83,6 +83,7 @@ impl Default for RetryPolicy {
             max_attempts: 4,
             backoff: Backoff {
                 initial: Duration::from_millis(200),
+                steady: 1,
                 multiplier: 2.0,
                 max: Duration::from_secs(10),
                 jitter: true,

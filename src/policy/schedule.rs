@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use backoff::backoff::Backoff as _;
 
-/// Exponentially growing delays: `initial × multiplier^n`, at most `max`, optionally with full
-/// jitter (each delay uniform in zero to its step). A server's `Retry-After` replaces the next
-/// delay, clamped to `max_retry_after`, without advancing the steps.
+/// Exponentially growing delays: `steady` delays of `initial`, then `initial × multiplier^n`, at
+/// most `max`, optionally with full jitter (each delay uniform in zero to its step). A server's
+/// `Retry-After` replaces the next delay, clamped to `max_retry_after`, without advancing the steps.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Backoff {
     pub(crate) initial: Duration,
+    /// How many delays are `initial` before growth starts (0 and 1 both mean growth after the
+    /// first).
+    pub(crate) steady: u32,
     pub(crate) multiplier: f64,
     pub(crate) max: Duration,
     pub(crate) jitter: bool,
@@ -39,7 +42,7 @@ impl Backoff {
     /// A fresh schedule, for one request's retries or one wait's polls.
     pub(crate) fn start(&self) -> Schedule {
         Schedule {
-            steps: self.steps(),
+            steps: Steps::new(self),
             jitter: self.jitter,
             max_retry_after: self.max_retry_after,
         }
@@ -47,8 +50,34 @@ impl Backoff {
 
     /// The steps, without jitter or `Retry-After`.
     pub(crate) fn intervals(&self) -> impl Iterator<Item = Duration> + use<> {
-        let mut steps = self.steps();
-        std::iter::from_fn(move || Some(next_step(&mut steps)))
+        let mut steps = Steps::new(self);
+        std::iter::from_fn(move || Some(steps.next()))
+    }
+}
+
+/// The steps of one schedule: the steady delays, then the `backoff` crate's exponential ones.
+struct Steps {
+    /// Steady delays still to give before the exponential steps (whose first is `initial` too).
+    steady_left: u32,
+    initial: Duration,
+    exp: backoff::ExponentialBackoff,
+}
+
+impl Steps {
+    fn new(b: &Backoff) -> Self {
+        Steps {
+            steady_left: b.steady.saturating_sub(1),
+            initial: whole_micros(b.initial.min(b.max)),
+            exp: b.steps(),
+        }
+    }
+
+    fn next(&mut self) -> Duration {
+        if self.steady_left > 0 {
+            self.steady_left -= 1;
+            return self.initial;
+        }
+        whole_micros(self.exp.next_backoff().unwrap_or(self.exp.max_interval))
     }
 }
 
@@ -58,13 +87,9 @@ fn whole_micros(d: Duration) -> Duration {
     Duration::from_micros(d.as_micros().min(u64::MAX as u128) as u64)
 }
 
-fn next_step(steps: &mut backoff::ExponentialBackoff) -> Duration {
-    whole_micros(steps.next_backoff().unwrap_or(steps.max_interval))
-}
-
 /// The delays of one schedule, in order.
 pub(crate) struct Schedule {
-    steps: backoff::ExponentialBackoff,
+    steps: Steps,
     jitter: bool,
     max_retry_after: Duration,
 }
@@ -75,7 +100,7 @@ impl Schedule {
         if let Some(d) = retry_after {
             return d.min(self.max_retry_after);
         }
-        let step = next_step(&mut self.steps);
+        let step = self.steps.next();
         if self.jitter {
             whole_micros(step.mul_f64(fastrand::f64()))
         } else {
@@ -91,6 +116,7 @@ mod tests {
     fn b(jitter: bool) -> Backoff {
         Backoff {
             initial: Duration::from_millis(100),
+            steady: 1,
             multiplier: 2.0,
             max: Duration::from_secs(1),
             jitter,
@@ -108,6 +134,16 @@ mod tests {
         );
         let rest: Vec<u128> = (0..5).map(|_| s.next(None).as_millis()).collect();
         assert_eq!(rest, [200, 400, 800, 1000, 1000]);
+    }
+
+    #[test]
+    fn steady_delays_come_before_growth() {
+        let b = Backoff {
+            steady: 3,
+            ..b(false)
+        };
+        let ms: Vec<u128> = b.intervals().take(6).map(|d| d.as_millis()).collect();
+        assert_eq!(ms, [100, 100, 100, 200, 400, 800]);
     }
 
     #[test]

@@ -96,6 +96,11 @@ impl Users {
         Err(unauthenticated("invalid credentials: unknown API key"))
     }
 
+    /// Whether `key` is some user's API key (the admin key must not be one).
+    pub(crate) fn knows_key(&self, key: &str) -> bool {
+        self.by_key(key.as_bytes()).is_some()
+    }
+
     fn by_key(&self, key: &[u8]) -> Option<Arc<User>> {
         // Visit every user (no early exit) so timing does not reveal which one matched.
         let mut found = None;
@@ -151,7 +156,7 @@ fn basic_credentials(value: &[u8]) -> Option<(String, Vec<u8>)> {
 }
 
 /// Equality whose running time depends only on the lengths, not on where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let len = a.len().max(b.len());
     let mut diff = u8::from(a.len() != b.len());
     for i in 0..len {

@@ -52,6 +52,18 @@ struct Args {
     /// docs/testing-with-the-local-server.md); changed at run time with PUT /_emulator/faults.
     #[arg(long, value_name = "PATH")]
     faults: Option<PathBuf>,
+    /// Turns on the admin surface (/_emulator/journal, /faults, /reset) for this key, which no
+    /// user may have; TILEDB_TASKS_SERVER_ADMIN_KEY also sets it (kept out of the process list).
+    #[arg(long, value_name = "KEY")]
+    admin_key: Option<String>,
+    /// Tasks to record at start: a JSON-lines file of ArrayTasks, each with an id and a
+    /// namespace; ids already known are skipped (repeatable).
+    #[arg(long = "seed-tasks", value_name = "PATH")]
+    seed_tasks: Vec<PathBuf>,
+    /// An SQL file to run at start in a namespace's database, once per data directory and file
+    /// content, as NAMESPACE=PATH (repeatable).
+    #[arg(long = "seed-sql", value_name = "NAMESPACE=PATH", value_parser = parse_seed_sql)]
+    seed_sql: Vec<(String, PathBuf)>,
     /// Queries that may run at once; more are answered 503 with Retry-After [default: 4].
     #[arg(long)]
     max_concurrent_queries: Option<usize>,
@@ -107,6 +119,19 @@ fn all_users(args: &Args) -> Result<Vec<UserSpec>, String> {
     Ok(all)
 }
 
+/// `NAMESPACE=PATH`.
+fn parse_seed_sql(value: &str) -> Result<(String, PathBuf), String> {
+    match value.split_once('=') {
+        Some((ns, path)) if !ns.is_empty() && !path.is_empty() => {
+            Ok((ns.to_owned(), PathBuf::from(path)))
+        }
+        _ => Err("expected NAMESPACE=PATH".to_owned()),
+    }
+}
+
+/// The environment variable that may hold the admin key.
+const ADMIN_KEY_ENV: &str = "TILEDB_TASKS_SERVER_ADMIN_KEY";
+
 /// The rules of a `--faults` file.
 fn fault_rules(path: &std::path::Path) -> Result<Vec<FaultRule>, String> {
     let text = std::fs::read_to_string(path)
@@ -136,6 +161,18 @@ fn config(args: Args, extra_users: &[UserSpec], faults: Vec<FaultRule>) -> Serve
     }
     if !faults.is_empty() {
         config = config.fault_rules(faults);
+    }
+    let admin_key = args
+        .admin_key
+        .or_else(|| std::env::var(ADMIN_KEY_ENV).ok().filter(|k| !k.is_empty()));
+    if let Some(key) = admin_key {
+        config = config.admin_key(key);
+    }
+    for path in args.seed_tasks {
+        config = config.seed_tasks(path);
+    }
+    for (namespace, path) in args.seed_sql {
+        config = config.seed_sql(namespace, path);
     }
     if let Some(n) = args.max_concurrent_queries {
         config = config.max_concurrent_queries(n);

@@ -4,6 +4,7 @@
 //! [`LocalServer`](super::LocalServer).
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use std::sync::Arc;
@@ -12,12 +13,15 @@ use axum::extract::Request;
 use axum::http::Method;
 use axum::response::Response;
 
+use super::auth::Users;
 use super::console::CONSOLE_PATH;
 use super::error::ServerError;
 use super::faults::{FaultNote, FaultRule, Faults, check_rules};
 use super::journal::{Answered, Journal, JournalEntry};
+use super::seed::{self, SqlSeed};
 use super::state::AppState;
 use super::{LocalServer, ServerConfig};
+use crate::model::ArrayTask;
 use crate::model::TASK_ID_HEADER;
 
 /// The prefix of the admin surface (health, readiness, journal, faults, reset).
@@ -87,29 +91,110 @@ impl FromStr for Timing {
 }
 
 /// The emulator's part of a [`ServerConfig`].
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct EmulatorConfig {
     pub(crate) timing: Timing,
     pub(crate) faults: Vec<FaultRule>,
+    pub(crate) admin_key: Option<String>,
+    pub(crate) seed_tasks: Vec<PathBuf>,
+    pub(crate) seed_sql: Vec<SqlSeed>,
+}
+
+impl fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("timing", &self.timing)
+            .field("faults", &self.faults)
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
+            .field("seed_tasks", &self.seed_tasks)
+            .field("seed_sql", &self.seed_sql)
+            .finish()
+    }
 }
 
 /// The emulator's state in a running server.
-#[derive(Debug)]
 pub(crate) struct Emulator {
     pub(crate) timing: Timing,
     pub(crate) journal: Journal,
     pub(crate) faults: Faults,
+    /// The key of the admin surface; `None`: the surface answers only health and readiness.
+    pub(crate) admin_key: Option<String>,
+    /// The seed tasks, loaded again by a reset.
+    seed_tasks: Vec<ArrayTask>,
+    seed_sql: Vec<SqlSeed>,
+}
+
+impl fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emulator")
+            .field("timing", &self.timing)
+            .field("faults", &self.faults)
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
+            .field("seed_tasks", &self.seed_tasks.len())
+            .finish()
+    }
 }
 
 impl Emulator {
-    /// The emulator of a server starting with `config`; bad fault rules are refused.
-    pub(crate) fn new(config: &EmulatorConfig) -> Result<Self, ServerError> {
+    /// The emulator of a server starting with `config` and `users`: bad fault rules, unreadable
+    /// seed files and an admin key that is also a user's key are refused.
+    pub(crate) fn new(config: &EmulatorConfig, users: &Users) -> Result<Self, ServerError> {
         check_rules(&config.faults).map_err(ServerError::Config)?;
+        if let Some(key) = &config.admin_key {
+            if key.is_empty() {
+                return Err(ServerError::Config("the admin key is empty".into()));
+            }
+            if users.knows_key(key) {
+                return Err(ServerError::Config(
+                    "the admin key is also a user's API key; it must be its own".into(),
+                ));
+            }
+        }
+        let mut seed_tasks = Vec::new();
+        for path in &config.seed_tasks {
+            seed_tasks.extend(seed::read_tasks(path)?);
+        }
         Ok(Emulator {
             timing: config.timing,
             journal: Journal::default(),
             faults: Faults::new(config.faults.clone()),
+            admin_key: config.admin_key.clone(),
+            seed_tasks,
+            seed_sql: config.seed_sql.clone(),
         })
+    }
+
+    /// Runs the SQL seeds and records the seed tasks, before the server takes requests.
+    pub(crate) async fn seed(app: &Arc<AppState>, data_dir: &Path) -> Result<(), ServerError> {
+        let app = Arc::clone(app);
+        let dir = data_dir.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let emulator = &app.emulator;
+            seed::run_sql(&app.engine, &dir, &emulator.seed_sql)?;
+            let added = seed::load_tasks(&app.store, &emulator.seed_tasks, app.clock.now())?;
+            if added > 0 {
+                tracing::info!(tasks = added, "seed tasks recorded");
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| ServerError::Config(format!("seeding failed: {e}")))?
+    }
+
+    /// Forgets every finished task and its result, the journal and the fault rules, and loads
+    /// the seed tasks again: `(tasks removed, seed tasks recorded)`.
+    pub(crate) async fn reset(app: &Arc<AppState>) -> Result<(usize, usize), String> {
+        let app = Arc::clone(app);
+        tokio::task::spawn_blocking(move || {
+            let removed = app.store.clear_finished().map_err(|e| e.to_string())?;
+            let seeded = seed::load_tasks(&app.store, &app.emulator.seed_tasks, app.clock.now())
+                .map_err(|e| e.to_string())?;
+            app.emulator.faults.set(Vec::new());
+            app.emulator.journal.clear();
+            Ok((removed, seeded))
+        })
+        .await
+        .map_err(|e| format!("the reset failed: {e}"))?
     }
 
     /// Starts the journal entry of a request (none for the admin surface's own), and leaves a
@@ -207,6 +292,16 @@ impl LocalServer {
     pub fn fault_rules(&self) -> Vec<FaultRule> {
         self.state.emulator.faults.rules()
     }
+
+    /// Returns the server to its state at start, as `POST /_emulator/reset` does: forgets every
+    /// finished task and its result (running ones go on to their outcome), empties the journal,
+    /// removes the fault rules, and records the seed tasks again. Tables are left as they are.
+    pub async fn reset(&self) -> Result<(), ServerError> {
+        Emulator::reset(&self.state)
+            .await
+            .map(|_| ())
+            .map_err(ServerError::Config)
+    }
 }
 
 impl ServerConfig {
@@ -220,6 +315,31 @@ impl ServerConfig {
     /// The fault rules the server starts with (see [`FaultRule`]); checked at start.
     pub fn fault_rules(mut self, rules: Vec<FaultRule>) -> Self {
         self.emulator.faults = rules;
+        self
+    }
+
+    /// Turns on the admin surface under `/_emulator/` (journal, fault rules, reset) for requests
+    /// carrying `key` in `X-TILEDB-REST-API-KEY`. It must not be any user's key: a user's key
+    /// is refused there (403). Health and readiness need no key.
+    pub fn admin_key(mut self, key: impl Into<String>) -> Self {
+        self.emulator.admin_key = Some(key.into());
+        self
+    }
+
+    /// Records the tasks of a JSON-lines file (one `ArrayTask` per line, each with an `id` and a
+    /// `namespace`) at start, skipping ids already known; again after a reset.
+    pub fn seed_tasks(mut self, path: impl Into<PathBuf>) -> Self {
+        self.emulator.seed_tasks.push(path.into());
+        self
+    }
+
+    /// Runs an SQL file (statements separated by `;`, through the same sandbox as queries) in
+    /// `namespace`'s database at start, once per data directory and file content.
+    pub fn seed_sql(mut self, namespace: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        self.emulator.seed_sql.push(SqlSeed {
+            namespace: namespace.into(),
+            path: path.into(),
+        });
         self
     }
 }

@@ -107,6 +107,8 @@ pub(crate) enum ErrorCode {
     MemoryLimit = 1025,
     /// A statement would expand past what the planner may copy (400).
     TooExpensive = 1026,
+    /// The admin surface refused credentials that are not the admin key (a user's), or is off.
+    NotAdmin = 1027,
 }
 
 impl ErrorCode {

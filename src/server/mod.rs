@@ -19,6 +19,7 @@
 //! | `GET /v1/task/{id}` | 200 `ArrayTask`, 404 when unknown or not visible to the caller |
 //! | `GET /v1/task/{id}/result` | 200 stored bytes, 202 while a storing task is queued or running, 404 otherwise |
 //! | `GET /v1/tasks` | 200 `ArrayTaskData` with `pagination_metadata` |
+//! | `GET /_emulator/console` | the task console's page (and its files under it), to anyone: it holds no data and calls the routes above with the user's credentials |
 //!
 //! Every answer carries `X-Request-Id`; every SQL answer given after the task was recorded carries
 //! `X-TILEDB-CLOUD-TASK-ID`, errors included. Every error (including unknown routes, 405 and 413)
@@ -57,6 +58,7 @@
 //! | 1024 | any | a fault rule answered instead of the route ([`FaultRule`]) |
 //! | 1025 | 400 | the query ran out of [`ServerConfig::max_query_memory`] (or made a string or blob over a quarter of it); task FAILED |
 //! | 1026 | 400 | a statement's CTEs or views would make the planner copy them over 10,000 times; task FAILED |
+//! | 1027 | 403 | the admin surface (`/_emulator/`) refused a user's credentials, or is off |
 //!
 //! # Limits
 //!
@@ -67,7 +69,7 @@
 //! | --- | --- | --- | --- | --- |
 //! | request head time | 5 s from the connection's start (a first request) or the head's first byte | [`header_timeout`](ServerConfig::header_timeout) | `--header-timeout-secs` | `408`, code 1019, then the connection closes (a connection that sent nothing is just closed) |
 //! | idle keep-alive connection | 60 s | [`idle_timeout`](ServerConfig::idle_timeout) | `--idle-timeout-secs` | the connection closes (clients open a new one) |
-//! | client not reading an answer | 30 s blocked | [`write_timeout`](ServerConfig::write_timeout) | `--write-timeout-secs` | the connection is dropped mid-answer |
+//! | client not reading an answer | 30 s blocked; meanwhile a stored result is read from the store 256 KiB at a time as the client takes it, so a stalled reader holds about a chunk | [`write_timeout`](ServerConfig::write_timeout) | `--write-timeout-secs` | the connection is dropped mid-answer |
 //! | open connections | 1024, lowered to fit under the file descriptor limit (less 96) | [`max_connections`](ServerConfig::max_connections) | `--max-connections` | a connection that never sent a request, else one idle 1 s or more, is closed to make room; with none, `503` code 1022 with `Retry-After`, then close |
 //! | request head size | 64 KiB (URI: 65,534 bytes) | [`max_header_bytes`](ServerConfig::max_header_bytes) | `--max-header-bytes` | `431` code 1021 (`414` code 1020 for the URI) |
 //! | request body | 1 MiB | [`max_body_bytes`](ServerConfig::max_body_bytes) | – | `413`, code 1008 |
@@ -177,6 +179,7 @@ mod limits;
 mod listener;
 mod routes;
 mod sandbox;
+mod seed;
 // The one module allowed `unsafe` (see lib.rs): SQLite's heap limit, malloc_trim, mallopt.
 #[allow(unsafe_code)]
 mod sqlite_limits;
@@ -257,7 +260,7 @@ impl LocalServer {
     pub async fn start(config: ServerConfig) -> Result<LocalServer, ServerError> {
         config.limits.check()?;
         let users = Users::new(config.users()?);
-        let emulator = Emulator::new(&config.emulator)?;
+        let emulator = Emulator::new(&config.emulator, &users)?;
         let clock = Clock::default();
         let now = clock.now();
         let configured = config.data_dir.clone();
@@ -313,6 +316,8 @@ impl LocalServer {
             limits: config.limits.clone(),
             emulator,
         });
+
+        Emulator::seed(&state, &data_dir).await?;
 
         let switch = Arc::new(KillSwitch::default());
         let app = routes::router(Arc::clone(&state));

@@ -27,6 +27,8 @@ mod telemetry;
 
 #[cfg(all(feature = "cli", feature = "server"))]
 mod cli;
+#[cfg(feature = "browser-tests")]
+mod console;
 #[cfg(feature = "server")]
 mod e2e;
 #[cfg(feature = "server")]

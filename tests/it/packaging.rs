@@ -147,7 +147,7 @@ fn the_readmes_crate_counts_are_the_trees() {
     }
 }
 
-/// The features Cargo.toml declares, `default` aside.
+/// The features Cargo.toml declares for users (`default` and the test-only one aside).
 fn declared_features() -> Vec<String> {
     let manifest = std::fs::read_to_string(Path::new(MANIFEST_DIR).join("Cargo.toml")).unwrap();
     let section = manifest
@@ -159,7 +159,9 @@ fn declared_features() -> Vec<String> {
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once(" = ").map(|(name, _)| name.trim().to_owned()))
-        .filter(|name| name != "default")
+        // `browser-tests` is the suite's own (a browser driver for the console's tests), not a
+        // build a user picks.
+        .filter(|name| name != "default" && name != "browser-tests")
         .collect()
 }
 

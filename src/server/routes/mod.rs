@@ -2,6 +2,7 @@
 //! answer), the console's files (`server/console/`), the error-body middleware, compression,
 //! tracing.
 
+mod emulator;
 mod sql;
 mod tasks;
 
@@ -42,6 +43,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/task/{id}/result", get(tasks::get_result))
         .route("/v1/tasks", get(tasks::list_tasks))
         .merge(console::routes())
+        .merge(emulator::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -12,7 +13,7 @@ use crate::model::{ArrayTaskStatus, PaginationMetadata, TaskOrder, TasksQuery};
 use crate::server::auth::User;
 use crate::server::error::{ApiFailure, ErrorCode, shorten};
 use crate::server::state::AppState;
-use crate::server::store::{ListFilter, Order, TaskEntry};
+use crate::server::store::{ListFilter, Order, TaskEntry, result_stream};
 
 /// `per_page` when absent.
 const DEFAULT_PER_PAGE: u64 = 10;
@@ -58,19 +59,29 @@ pub(super) async fn get_result(
     }
     let store = Arc::clone(&app.store);
     let lookup = id.clone();
-    let stored = tokio::task::spawn_blocking(move || store.read_result(&lookup, now))
+    let stored = tokio::task::spawn_blocking(move || store.find_result(&lookup, now))
         .await
         .map_err(|e| ApiFailure::internal(format!("reading the result failed: {e}")))?
         .map_err(|e| ApiFailure::internal(format!("reading the result failed: {e}")))?;
-    let Some((content_type, body)) = stored else {
+    let Some(stored) = stored else {
         return Err(unavailable(
             &id,
             format!("the result of task {id} has expired"),
         ));
     };
-    let content_type = HeaderValue::from_str(&content_type)
+    let content_type = HeaderValue::from_str(&stored.content_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
-    let response = (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    // Sent as it is read from the store, a chunk at a time (memory per reader: a chunk).
+    let body = Body::from_stream(result_stream(Arc::clone(&app.store), id.clone(), &stored));
+    let response = (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_LENGTH, HeaderValue::from(stored.len)),
+        ],
+        body,
+    )
+        .into_response();
     Ok(with_task_id(response, &id))
 }
 

@@ -4,7 +4,8 @@
 //! client saw is on disk. Reads (`GET /v1/task/{id}`, listings, the status part of
 //! `GET /v1/task/{id}/result`) are served from the in-memory mirror, which also keeps each task's
 //! JSON ready-made: a task lookup is a hash-map read and a byte copy, with no SQLite round trip.
-//! Only result bodies are read from SQLite, since they can be large.
+//! Only result bodies are read from SQLite, since they can be large, and a chunk at a time
+//! (`results.rs`).
 //!
 //! All methods block (SQLite I/O): call them from blocking threads, except the cache readers
 //! ([`Store::get`], [`Store::list`]) which only take a read lock.
@@ -17,16 +18,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use super::error::ServerError;
 
 mod listing;
+mod results;
 mod rows;
 
 use crate::model::ArrayTask;
 use listing::compare;
 pub(crate) use listing::{ListFilter, Order};
+pub(crate) use results::stream as result_stream;
 use rows::{SCHEMA, load, upsert};
 
 /// The message of a task found QUEUED or RUNNING when the store is opened.
@@ -200,6 +203,49 @@ impl Store {
         Ok(entry)
     }
 
+    /// Records `task` (a seed) unless a task with its id exists, so that seeding twice changes
+    /// nothing; whether it was recorded.
+    pub(crate) fn insert_if_absent(
+        &self,
+        task: ArrayTask,
+        created_at: DateTime<Utc>,
+    ) -> Result<bool, String> {
+        if self.get(task.id.as_deref().unwrap_or("")).is_some() {
+            return Ok(false);
+        }
+        self.insert(task, false, created_at).map(|_| true)
+    }
+
+    /// Forgets every finished task and its result (a reset); tasks still QUEUED or RUNNING are
+    /// kept, to reach their outcome. How many went.
+    pub(crate) fn clear_finished(&self) -> rusqlite::Result<usize> {
+        use crate::model::ArrayTaskStatus::{Queued, Running};
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if self.frozen.load(Ordering::SeqCst) {
+            return Ok(0);
+        }
+        let finished: Vec<String> = {
+            let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+            cache
+                .by_id
+                .values()
+                .filter(|e| !matches!(e.task.status, Some(Queued | Running)))
+                .map(|e| e.id().to_owned())
+                .collect()
+        };
+        let tx = conn.transaction()?;
+        for id in &finished {
+            // Its result goes with it (ON DELETE CASCADE).
+            tx.execute("DELETE FROM tasks WHERE id = ?1", params![id])?;
+        }
+        tx.commit()?;
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        for id in &finished {
+            cache.by_id.remove(id);
+        }
+        Ok(finished.len())
+    }
+
     /// Applies `change` to task `id` and, with it in the same transaction, keeps `result`.
     /// A frozen store, or an unknown id, changes nothing.
     pub(crate) fn update(
@@ -228,11 +274,7 @@ impl Store {
         let tx = conn.transaction()?;
         upsert(&tx, &entry)?;
         if let Some(r) = &result {
-            tx.execute(
-                "INSERT OR REPLACE INTO results (task_id, content_type, body, expires_at) \
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![id, r.content_type, &r.body[..], micros(r.expires_at)],
-            )?;
+            results::write(&tx, id, r)?;
         }
         tx.commit()?;
         self.cache
@@ -279,21 +321,6 @@ impl Store {
         let take = usize::try_from(per_page).unwrap_or(usize::MAX);
         let page = selected.into_iter().skip(skip).take(take).collect();
         (page, total)
-    }
-
-    /// The stored result of `id` (content type and bytes), unless absent or expired at `now`.
-    pub(crate) fn read_result(
-        &self,
-        id: &str,
-        now: DateTime<Utc>,
-    ) -> rusqlite::Result<Option<(String, Vec<u8>)>> {
-        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        conn.query_row(
-            "SELECT content_type, body FROM results WHERE task_id = ?1 AND expires_at > ?2",
-            params![id, micros(now)],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()
     }
 
     /// Deletes the results expired at `now`; how many went.

@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS results (
     expires_at   INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS results_expires_at ON results(expires_at);
+CREATE TABLE IF NOT EXISTS result_chunks (
+    task_id TEXT NOT NULL REFERENCES results(task_id) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,
+    bytes   BLOB NOT NULL,
+    PRIMARY KEY (task_id, seq)
+);
 ";
 
 pub(super) fn upsert(conn: &Connection, e: &TaskEntry) -> rusqlite::Result<()> {

@@ -48,6 +48,18 @@ struct Stats {
     unexpected: Mutex<Vec<String>>,
 }
 
+/// An error and its causes, so that a failure here says what went wrong underneath.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 impl Stats {
     fn unexpected(&self, what: String) {
         self.unexpected.lock().unwrap().push(what);
@@ -140,7 +152,7 @@ async fn two_hundred_clients_get_only_deliberate_503s_and_no_task_is_lost() {
                                 if let Some(id) = e.task_id() {
                                     submitted.lock().unwrap().push((id.clone(), v));
                                 }
-                                stats.unexpected(format!("run_sql: {e}"));
+                                stats.unexpected(format!("run_sql: {}", chain(&e)));
                             }
                         }
                     }
@@ -148,7 +160,7 @@ async fn two_hundred_clients_get_only_deliberate_503s_and_no_task_is_lost() {
                         if let Some((id, _)) = known
                             && let Err(e) = client.api().task_id_get(&id).await
                         {
-                            stats.unexpected(format!("task_id_get: {e}"));
+                            stats.unexpected(format!("task_id_get: {}", chain(&e)));
                         }
                     }
                     2 => {
@@ -159,7 +171,7 @@ async fn two_hundred_clients_get_only_deliberate_503s_and_no_task_is_lost() {
                             .first_page()
                             .await;
                         if let Err(e) = page {
-                            stats.unexpected(format!("tasks page: {e}"));
+                            stats.unexpected(format!("tasks page: {}", chain(&e)));
                         }
                     }
                     _ => {

@@ -12,7 +12,7 @@ function fill(node, props, children) {
       for (const [event, handler] of Object.entries(value)) node.addEventListener(event, handler);
     } else node.setAttribute(key, String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -69,6 +69,7 @@ export function runMillis(task) {
 /** Milliseconds, readable: `850 ms`, `2.4 s`, `3 min 5 s`. */
 export function formatMillis(ms) {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return "";
+  if (ms < 10) return `${ms.toFixed(1)} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
   const s = Math.round(ms / 1000);
