@@ -3,7 +3,7 @@
 //! [`TaskHandle`](crate::TaskHandle) and [`TaskList`](crate::TaskList) are built on these.
 //!
 //! This is the only module that turns an HTTP answer (status, headers, body) into meaning. Each
-//! route has one function here that returns a typed outcome ([`Submission`], [`ResultOutcome`],
+//! route has one function here that returns a typed outcome (`Submission`, `ResultOutcome`,
 //! a task, a page); the public calls and the handle and stream all go through it, so a new status
 //! or header is handled once, for everyone.
 

@@ -104,7 +104,7 @@ pub const DEFAULT_MAX_PAGES: u64 = 100_000;
 /// ([`TaskList::dedup_window`]).
 pub const DEDUP_WINDOW: usize = 10_000;
 
-/// Every task matching a query, as a stream. Get one from [`Client::tasks`], refine it with the
+/// Every task matching a query, as a stream. Get one from [`Client::tasks`](crate::Client::tasks), refine it with the
 /// filter methods (the same as [`TasksQuery`]'s), then call [`stream`](TaskList::stream),
 /// [`pages`](TaskList::pages) or [`first_page`](TaskList::first_page).
 ///
