@@ -101,6 +101,15 @@ pub(crate) enum Submission {
     /// transfer broke after the head. The task exists and may be running; `error` says what went
     /// wrong.
     Orphaned { task_id: TaskId, error: Error },
+    /// The request was sent (or may have been) and no answer named a task: the connection broke
+    /// before the answer's head, the attempt timed out, or a gateway answered 502 or 504. The
+    /// query may have run, or be running: it must not be sent again blindly.
+    Lost { error: Error },
+}
+
+/// Whether a failed submission may have reached the service: anything but a failure to connect.
+fn may_have_run(error: &Error) -> bool {
+    matches!(error, Error::Transport(t) if !t.is_connect())
 }
 
 /// What the answer to a result poll means.
@@ -143,7 +152,7 @@ pub(crate) fn check_segment(argument: &'static str, value: &str) -> Result<()> {
 async fn only_200(reply: Reply, route: &str) -> Result<Reply> {
     match reply.status {
         StatusCode::OK => Ok(reply),
-        s if s.is_success() => Err(Error::Protocol(format!(
+        s if s.is_success() => Err(Error::protocol(format!(
             "{route} answered {s}, which the route does not define; only 200 carries its answer"
         ))),
         _ => Err(reply.into_api_error().await),
@@ -206,8 +215,10 @@ impl TasksApi {
         params: &SqlParameters,
         accept_encoding: Option<&str>,
     ) -> Result<SqlResponse> {
+        // The client's own time limit: this call has no deadline to bound it otherwise.
+        let timeout = self.transport.timeout();
         match self
-            .submit(namespace, params, accept_encoding, None, false)
+            .submit(namespace, params, accept_encoding, timeout, false)
             .await?
         {
             Submission::Rows {
@@ -220,7 +231,7 @@ impl TasksApi {
                 content_type,
             }),
             Submission::Accepted { task_id } => Ok(SqlResponse::NoContent { task_id }),
-            Submission::Orphaned { error, .. } => Err(error),
+            Submission::Orphaned { error, .. } | Submission::Lost { error } => Err(error),
         }
     }
 
@@ -271,6 +282,8 @@ impl TasksApi {
     }
 
     /// The SQL submission and what its answer means; with `stream`, rows are left unread.
+    /// `timeout` is the attempt's only time limit (the client's default does not apply: a held
+    /// POST lasts as long as the query); the deadline, when set, bounds it too.
     pub(crate) async fn submit(
         &self,
         namespace: &str,
@@ -297,6 +310,7 @@ impl TasksApi {
             Err(error) => {
                 return match error.task_id().cloned() {
                     Some(task_id) => Ok(Submission::Orphaned { task_id, error }),
+                    None if may_have_run(&error) => Ok(Submission::Lost { error }),
                     None => Err(error),
                 };
             }
@@ -324,7 +338,7 @@ impl TasksApi {
                     }),
                     Err(error) => match task_id {
                         Some(task_id) => Ok(Submission::Orphaned { task_id, error }),
-                        None => Err(error),
+                        None => Ok(Submission::Lost { error }),
                     },
                 }
             }
@@ -333,9 +347,12 @@ impl TasksApi {
             // again (the transport does not resend it either). Another 4xx is the service's
             // verdict on the request: an `ApiError`, carrying the task it names.
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+                let gateway = matches!(s, StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT);
                 let error = reply.into_api_error().await;
                 match task_id {
                     Some(task_id) => Ok(Submission::Orphaned { task_id, error }),
+                    // A gateway that gave up on the service: the query may be running behind it.
+                    None if gateway => Ok(Submission::Lost { error }),
                     None => Err(error),
                 }
             }
@@ -369,7 +386,7 @@ impl TasksApi {
         if body.is_empty() {
             return Err(empty_body_error(route, "a task (an ArrayTask)", Some(id)));
         }
-        DecodeError::json("ArrayTask", &body, Some(id))
+        DecodeError::json("ArrayTask", &body, Some(id)).map_err(|e| self.scrubbed(e))
     }
 
     /// `GET /v1/task/{id}/result`: the stored result, or word that it is still running (202) or not
@@ -512,6 +529,22 @@ impl TasksApi {
                 None,
             ));
         }
-        DecodeError::json("ArrayTaskData", &body, None)
+        DecodeError::json("ArrayTaskData", &body, None).map_err(|e| self.scrubbed(e))
+    }
+
+    /// A decoding error without the client's own secrets in the body it quotes.
+    fn scrubbed(&self, e: Error) -> Error {
+        match e {
+            Error::Decode(mut d) => {
+                d.snippet = d.snippet.map(|s| self.transport.scrub(&s));
+                Error::Decode(d)
+            }
+            other => other,
+        }
+    }
+
+    /// Text a server sent (a task's status message) without the client's own secrets.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        self.transport.scrub(text)
     }
 }

@@ -13,26 +13,26 @@ use arrow_schema::SchemaRef;
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
 
-use crate::error::{DecodeError, Error, Result, snippet};
+use crate::error::{DecodeError, Error, Result};
 use crate::model::ResultFormat;
 use crate::result::{ResultStream, SqlResult};
 use crate::task_id::TaskId;
 
-fn arrow_error(task_id: Option<&TaskId>, message: String, near: &[u8]) -> Error {
-    Error::Decode(Box::new(DecodeError {
-        what: "Arrow IPC stream".into(),
-        path: ".".into(),
+/// An Arrow decoding error. The bytes are result data: never quoted.
+fn arrow_error(task_id: Option<&TaskId>, message: String) -> Error {
+    Error::Decode(Box::new(DecodeError::new(
+        "Arrow IPC stream",
+        ".".into(),
         message,
-        snippet: snippet(near),
-        task_id: task_id.cloned(),
-    }))
+        task_id,
+    )))
 }
 
 fn require_arrow(format: &ResultFormat) -> Result<()> {
     if *format == ResultFormat::Arrow {
         Ok(())
     } else {
-        Err(Error::Protocol(format!(
+        Err(Error::protocol(format!(
             "the result is in format {format}, not arrow"
         )))
     }
@@ -51,11 +51,11 @@ impl SqlResult {
             ));
         }
         let reader = StreamReader::try_new(Cursor::new(self.bytes().clone()), None)
-            .map_err(|e| arrow_error(self.task_id(), e.to_string(), self.bytes()))?;
+            .map_err(|e| arrow_error(self.task_id(), e.to_string()))?;
         let schema = reader.schema();
         let batches = reader
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| arrow_error(self.task_id(), e.to_string(), b""))?;
+            .map_err(|e| arrow_error(self.task_id(), e.to_string()))?;
         Ok((schema, batches))
     }
 
@@ -93,7 +93,7 @@ impl ResultStream {
                         Ok(Some(batch)) => yield Ok(batch),
                         Ok(None) => {}
                         Err(e) => {
-                            yield Err(arrow_error(task_id.as_ref(), e.to_string(), buffer.as_slice()));
+                            yield Err(arrow_error(task_id.as_ref(), e.to_string()));
                             return;
                         }
                     }
@@ -101,7 +101,7 @@ impl ResultStream {
             }
             // An empty body is no batches; anything else must end where a message ends.
             if seen_any && let Err(e) = decoder.finish() {
-                yield Err(arrow_error(task_id.as_ref(), format!("the stream was cut short: {e}"), b""));
+                yield Err(arrow_error(task_id.as_ref(), format!("the stream was cut short: {e}")));
             }
         }
         .boxed()

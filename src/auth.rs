@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, scrub_values};
 
 pub use crate::model::API_KEY_HEADER;
 
@@ -80,6 +80,93 @@ impl Credentials {
     }
 }
 
+/// What replaces the client's own secrets in anything a server sends back.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// Removes the client's own secrets (the API key; the password, and the basic-auth header value
+/// made of it) from text a server sent back (an error message, a body quoted in an error), in
+/// case the server echoes them.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Scrubber {
+    secrets: Vec<Secret>,
+}
+
+impl Scrubber {
+    pub(crate) fn new(credentials: Option<&Credentials>) -> Scrubber {
+        let secrets = match credentials {
+            Some(Credentials::ApiKey(key)) => vec![key.clone()],
+            Some(Credentials::Basic { username, password }) => vec![
+                password.clone(),
+                Secret(base64(
+                    format!("{username}:{}", password.expose()).as_bytes(),
+                )),
+            ],
+            None => Vec::new(),
+        };
+        Scrubber {
+            secrets: secrets.into_iter().filter(|s| !s.0.is_empty()).collect(),
+        }
+    }
+
+    /// `text` with every secret replaced by `[redacted]`.
+    pub(crate) fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for s in &self.secrets {
+            if out.contains(s.expose()) {
+                out = out.replace(s.expose(), REDACTED);
+            }
+        }
+        out
+    }
+
+    /// `bytes` with every secret replaced by `[redacted]`; `None` when none was found.
+    pub(crate) fn bytes(&self, bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut out: Option<Vec<u8>> = None;
+        for s in &self.secrets {
+            let needle = s.expose().as_bytes();
+            let hay = out.as_deref().unwrap_or(bytes);
+            if !hay.windows(needle.len()).any(|w| w == needle) {
+                continue;
+            }
+            let mut next = Vec::with_capacity(hay.len());
+            let mut i = 0;
+            while i < hay.len() {
+                if hay[i..].starts_with(needle) {
+                    next.extend_from_slice(REDACTED.as_bytes());
+                    i += needle.len();
+                } else {
+                    next.push(hay[i]);
+                    i += 1;
+                }
+            }
+            out = Some(next);
+        }
+        out
+    }
+}
+
+/// Standard base64 with padding (the basic-auth header's encoding).
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// What `~/.tiledb/cloud.json` may hold (the Python client's file).
 #[derive(Debug, Default, Deserialize)]
 struct CloudJson {
@@ -95,12 +182,36 @@ struct CloudJson {
     verify_ssl: Option<bool>,
 }
 
-/// Settings found in the environment and the config file.
+/// Settings found in the environment and the config file, each with where it came from (for
+/// errors: a variable's name, or the file and key).
 #[derive(Debug, Default)]
 pub(crate) struct EnvSettings {
     pub(crate) credentials: Option<Credentials>,
+    pub(crate) credentials_origin: Option<String>,
     pub(crate) host: Option<String>,
+    pub(crate) host_origin: Option<String>,
     pub(crate) verify_tls: bool,
+}
+
+/// `/path/cloud.json, key "host"`.
+fn file_key(path: &Path, key: &str) -> String {
+    format!("{}, key {key:?}", path.display())
+}
+
+/// The error of [`Client::from_env`](crate::Client::from_env) when no credentials were found:
+/// where it looked.
+pub(crate) fn no_credentials(config_path: Option<&Path>) -> Error {
+    let file = config_path
+        .map(|p| format!("{} (api_key, or username and password)", p.display()))
+        .unwrap_or_else(|| "no config file (no home directory is known)".to_owned());
+    Error::config(
+        None,
+        format!(
+            "no credentials found; looked in TILEDB_REST_TOKEN, TILEDB_REST_USERNAME and \
+             TILEDB_REST_PASSWORD, then {file}. For a client without credentials, use \
+             Client::anonymous"
+        ),
+    )
 }
 
 /// Reads, in order: `TILEDB_REST_TOKEN`; `TILEDB_REST_USERNAME` with `TILEDB_REST_PASSWORD`;
@@ -112,20 +223,27 @@ pub(crate) fn settings_from(
     config_path: Option<&Path>,
 ) -> Result<EnvSettings> {
     let var = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    let mut credentials_origin = None;
     let mut credentials = if let Some(token) = var("TILEDB_REST_TOKEN") {
+        credentials_origin = Some("TILEDB_REST_TOKEN".to_owned());
         Some(Credentials::api_key(token))
     } else {
         match (var("TILEDB_REST_USERNAME"), var("TILEDB_REST_PASSWORD")) {
-            (Some(u), Some(p)) => Some(Credentials::basic(u, p)),
+            (Some(u), Some(p)) => {
+                credentials_origin = Some("TILEDB_REST_USERNAME and TILEDB_REST_PASSWORD".into());
+                Some(Credentials::basic(u, p))
+            }
             (Some(_), None) => {
-                return Err(Error::Config(
-                    "TILEDB_REST_USERNAME is set but TILEDB_REST_PASSWORD is not".into(),
+                return Err(Error::config(
+                    Some("TILEDB_REST_USERNAME".into()),
+                    "is set but TILEDB_REST_PASSWORD is not",
                 ));
             }
             _ => None,
         }
     };
     let mut host = var("TILEDB_REST_HOST");
+    let mut host_origin = host.as_ref().map(|_| "TILEDB_REST_HOST".to_owned());
     let mut verify_tls = !matches!(
         var("TILEDB_REST_IGNORE_SSL_VALIDATION")
             .as_deref()
@@ -139,18 +257,23 @@ pub(crate) fn settings_from(
     {
         match std::fs::read(path) {
             Ok(bytes) => {
-                let file: CloudJson = serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::Config(format!("{} is not valid: {e}", path.display())))?;
+                let file = parse_cloud_json(path, &bytes)?;
                 if credentials.is_none() {
                     credentials = match (file.api_key.filter(|k| !k.is_empty()), file.username) {
-                        (Some(key), _) => Some(Credentials::api_key(key)),
+                        (Some(key), _) => {
+                            credentials_origin = Some(file_key(path, "api_key"));
+                            Some(Credentials::api_key(key))
+                        }
                         (None, Some(u)) if !u.is_empty() => match file.password {
-                            Some(p) => Some(Credentials::basic(u, p)),
+                            Some(p) => {
+                                credentials_origin = Some(file_key(path, "username"));
+                                Some(Credentials::basic(u, p))
+                            }
                             None => {
-                                return Err(Error::Config(format!(
-                                    "{} has a username but no password",
-                                    path.display()
-                                )));
+                                return Err(Error::config(
+                                    Some(file_key(path, "username")),
+                                    "is set but the key \"password\" is not",
+                                ));
                             }
                         },
                         _ => None,
@@ -158,6 +281,7 @@ pub(crate) fn settings_from(
                 }
                 if host.is_none() {
                     host = file.host.filter(|h| !h.is_empty());
+                    host_origin = host.as_ref().map(|_| file_key(path, "host"));
                 }
                 if file.verify_ssl == Some(false) {
                     verify_tls = false;
@@ -165,18 +289,42 @@ pub(crate) fn settings_from(
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(Error::Config(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )));
+                return Err(Error::config(
+                    Some(path.display().to_string()),
+                    format!("cannot be read: {e}"),
+                ));
             }
         }
     }
     Ok(EnvSettings {
         credentials,
+        credentials_origin,
         host,
+        host_origin,
         verify_tls,
     })
+}
+
+/// The config file, or an error naming the file, the line and the key, never a value from it.
+fn parse_cloud_json(path: &Path, bytes: &[u8]) -> Result<CloudJson> {
+    let invalid = |key: Option<String>, e: &serde_json::Error| {
+        let mut origin = format!("{}, line {}", path.display(), e.line());
+        if let Some(key) = key {
+            origin.push_str(&format!(", key {key:?}"));
+        }
+        // serde_json quotes what it found (`invalid type: string "…"`): never a value.
+        Error::config(
+            Some(origin),
+            format!("is not valid: {}", scrub_values(&e.to_string())),
+        )
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let file = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let key = e.path().to_string();
+        invalid((key != ".").then_some(key), e.inner())
+    })?;
+    de.end().map_err(|e| invalid(None, &e))?;
+    Ok(file)
 }
 
 /// `~/.tiledb/cloud.json`, when a home directory is known.
@@ -209,9 +357,33 @@ mod tests {
     }
 
     #[test]
+    fn the_scrubber_removes_the_key_the_password_and_the_basic_header() {
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"a"), "YQ==");
+        let key = Scrubber::new(Some(&Credentials::api_key("k3y")));
+        assert_eq!(
+            key.text("bad key k3y, k3y!"),
+            "bad key [redacted], [redacted]!"
+        );
+        assert_eq!(key.bytes(b"no secret here"), None);
+        assert_eq!(key.bytes(b"[k3y]").unwrap(), b"[[redacted]]");
+        let basic = Scrubber::new(Some(&Credentials::basic("Aladdin", "open sesame")));
+        assert_eq!(
+            basic.text("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ== / open sesame"),
+            "Basic [redacted] / [redacted]"
+        );
+        assert_eq!(Scrubber::new(None).text("x"), "x");
+    }
+
+    #[test]
     fn username_without_password_is_a_config_error() {
         let e = settings_from(&env(&[("TILEDB_REST_USERNAME", "u")]), None).unwrap_err();
-        assert!(matches!(e, Error::Config(m) if m.contains("TILEDB_REST_PASSWORD")));
+        assert!(matches!(&e, Error::Config(c) if c.origin() == Some("TILEDB_REST_USERNAME")));
+        assert!(e.to_string().contains("TILEDB_REST_PASSWORD"), "{e}");
     }
 
     #[test]
@@ -239,6 +411,17 @@ mod tests {
         std::fs::write(&path, "{not json").unwrap();
         let e = settings_from(&env(&[]), Some(&path)).unwrap_err();
         assert!(e.to_string().contains("cloud.json"), "{e}");
+
+        std::fs::write(
+            &path,
+            "{\n  \"host\": \"h\",\n  \"verify_ssl\": \"s3cr3t-ish\"\n}",
+        )
+        .unwrap();
+        let e = settings_from(&env(&[]), Some(&path))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cloud.json, line 3, key \"verify_ssl\""), "{e}");
+        assert!(!e.contains("s3cr3t"), "{e}");
     }
 
     #[test]

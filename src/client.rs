@@ -67,8 +67,21 @@ impl Client {
     /// A client configured as the official Python client would be: `TILEDB_REST_TOKEN`, or
     /// `TILEDB_REST_USERNAME` and `TILEDB_REST_PASSWORD`; `TILEDB_REST_HOST`; then
     /// `~/.tiledb/cloud.json` (`api_key`, `username`, `password`, `host`, `verify_ssl`).
+    ///
+    /// No credentials anywhere is an [`Error::Config`] listing where it looked (use
+    /// [`anonymous`](Self::anonymous) for a client without them); every configuration error names
+    /// its source, the variable or the file and key.
     pub fn from_env() -> Result<Client> {
         ClientBuilder::from_env()?.build()
+    }
+
+    /// A client without credentials for `host` (a URL such as `http://127.0.0.1:8080`): every
+    /// other setting at its default. [`from_env`](Self::from_env) never builds one silently.
+    pub fn anonymous(host: impl Into<String>) -> Result<Client> {
+        ClientBuilder::default()
+            .host(host)
+            .credentials(None)
+            .build()
     }
 
     /// The API root every request goes under (ends in `/v1`).
@@ -114,7 +127,11 @@ impl Client {
 #[derive(Debug)]
 pub struct ClientBuilder {
     host: Option<String>,
+    /// Where the host came from (a variable, a file and key), for errors.
+    host_origin: Option<String>,
     credentials: Option<Credentials>,
+    /// Where the credentials came from, for errors.
+    credentials_origin: Option<String>,
     user_agent: String,
     connect_timeout: Duration,
     timeout: Option<Duration>,
@@ -131,7 +148,9 @@ impl Default for ClientBuilder {
     fn default() -> Self {
         ClientBuilder {
             host: None,
+            host_origin: None,
             credentials: None,
+            credentials_origin: None,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             connect_timeout: Duration::from_secs(10),
             timeout: Some(Duration::from_secs(60)),
@@ -148,39 +167,51 @@ impl Default for ClientBuilder {
 
 impl ClientBuilder {
     /// A builder preset from the environment and `~/.tiledb/cloud.json`, as [`Client::from_env`].
+    /// No credentials in either place is an [`Error::Config`] saying where it looked.
     pub fn from_env() -> Result<ClientBuilder> {
         let path = auth::default_config_path();
         let s = auth::settings_from(&|k| std::env::var(k).ok(), path.as_deref())?;
+        if s.credentials.is_none() {
+            return Err(auth::no_credentials(path.as_deref()));
+        }
         Ok(ClientBuilder {
             host: s.host,
+            host_origin: s.host_origin,
             credentials: s.credentials,
+            credentials_origin: s.credentials_origin,
             verify_tls: s.verify_tls,
             ..ClientBuilder::default()
         })
     }
 
-    /// The service's address: `https://api.tiledb.com` by default. A bare host name gets
-    /// `https://`; `/v1` is appended unless the path already ends in it.
+    /// The service's address: `https://api.tiledb.com` by default. It must be a URL with the
+    /// scheme `http` or `https` (`http://127.0.0.1:8080`); `/v1` is appended unless the path
+    /// already ends in it. Checked by [`build`](Self::build), whose error names the value and the
+    /// expected form.
     pub fn host(mut self, host: impl Into<String>) -> Self {
         self.host = Some(host.into());
+        self.host_origin = None;
         self
     }
 
     /// Authenticates with an API key (`X-TILEDB-REST-API-KEY`).
     pub fn api_key(mut self, key: impl Into<Secret>) -> Self {
         self.credentials = Some(Credentials::ApiKey(key.into()));
+        self.credentials_origin = None;
         self
     }
 
     /// Authenticates with HTTP basic auth.
     pub fn basic_auth(mut self, username: impl Into<String>, password: impl Into<Secret>) -> Self {
         self.credentials = Some(Credentials::basic(username, password));
+        self.credentials_origin = None;
         self
     }
 
-    /// Sets (or clears) the credentials.
+    /// Sets (or clears, for a client without credentials) the credentials.
     pub fn credentials(mut self, credentials: Option<Credentials>) -> Self {
         self.credentials = credentials;
+        self.credentials_origin = None;
         self
     }
 
@@ -198,6 +229,11 @@ impl ClientBuilder {
 
     /// How long one HTTP attempt may take in all. Default 60 s; `None` for no limit. Ignored with
     /// [`http_client`](Self::http_client).
+    ///
+    /// Not applied to the SQL `POST` of a [`TaskHandle`](crate::TaskHandle): a service that holds
+    /// the POST until the query has finished (TileDB Cloud does) would have a long query cut short
+    /// by it. The handle's [deadline](crate::TaskHandle::deadline) bounds that wait instead. (The
+    /// one-shot [`TasksApi::run_sql`](crate::TasksApi::run_sql), which has no deadline, keeps it.)
     pub fn timeout(mut self, d: Option<Duration>) -> Self {
         self.timeout = d;
         self
@@ -255,10 +291,17 @@ impl ClientBuilder {
 
     /// Checks every setting and builds the client.
     pub fn build(self) -> Result<Client> {
-        let base = normalize_host(self.host.as_deref().unwrap_or(DEFAULT_HOST))?;
+        let base = match &self.host {
+            Some(host) => parse_host(
+                host,
+                self.host_origin.as_deref().unwrap_or("ClientBuilder::host"),
+            )?,
+            None => parse_host(DEFAULT_HOST, "DEFAULT_HOST")?,
+        };
         let transport = Transport::new(Settings {
             base,
             credentials: self.credentials,
+            credentials_origin: self.credentials_origin,
             user_agent: self.user_agent,
             accept_encoding: self.accept_encoding,
             connect_timeout: self.connect_timeout,
@@ -278,40 +321,65 @@ impl ClientBuilder {
     }
 }
 
-/// `api.tiledb.com` → `https://api.tiledb.com/v1`; `http://127.0.0.1:8080/` →
-/// `http://127.0.0.1:8080/v1`; a path already ending in `/v1` is kept.
-fn normalize_host(host: &str) -> Result<Url> {
+/// The host, parsed once: `http://127.0.0.1:8080/` → `http://127.0.0.1:8080/v1`; a path
+/// already ending in `/v1` is kept. A value without a scheme, with another scheme than `http` or
+/// `https`, without a host, or not a URL at all is an error naming the value, where it came from
+/// (`origin`) and the expected form.
+fn parse_host(host: &str, origin: &str) -> Result<Url> {
+    let bad = |message: String| Error::config(Some(origin.to_owned()), message);
+    const FORM: &str = "expected http://HOST[:PORT] or https://HOST[:PORT]";
     let host = host.trim();
     if host.is_empty() {
-        return Err(Error::invalid("host", "is empty"));
+        return Err(bad(format!("the host is empty; {FORM}")));
     }
-    let with_scheme = if host.contains("://") {
-        host.to_owned()
+    // The value is quoted in errors, unless it may hold credentials (`https://user:pass@h`).
+    let shown = if host.contains('@') {
+        "(a URL with credentials, not shown)"
     } else {
-        format!("https://{host}")
+        host
     };
-    let mut url = Url::parse(&with_scheme)
-        .map_err(|e| Error::invalid("host", format!("{host:?} is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::invalid(
-            "host",
-            format!("scheme {:?} is not http or https", url.scheme()),
-        ));
+    let Some((scheme, rest)) = host.split_once("://") else {
+        // `host:port` gets a suggestion (`http://` for this machine, which rarely has TLS);
+        // something already mangled (`htp//x`) does not.
+        if host.contains("//") || host.contains(char::is_whitespace) {
+            return Err(bad(format!(
+                "the host {shown:?} is not a URL (no `scheme://`); {FORM}"
+            )));
+        }
+        let suggestion = if is_loopback(host) {
+            format!("http://{host}")
+        } else {
+            format!("https://{host}")
+        };
+        return Err(bad(format!(
+            "the host {shown:?} has no scheme; {FORM}, such as {suggestion:?}"
+        )));
+    };
+    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+        return Err(bad(format!(
+            "the host {shown:?} has the scheme {scheme:?}, not http or https; {FORM}"
+        )));
     }
+    if rest.trim_start_matches('/').is_empty() {
+        return Err(bad(format!("the host {shown:?} names no host; {FORM}")));
+    }
+    let mut url = Url::parse(host).map_err(|e| {
+        bad(format!(
+            "the host {shown:?} is not a valid URL ({e}); {FORM}"
+        ))
+    })?;
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(Error::invalid("host", format!("{host:?} names no host")));
+        return Err(bad(format!("the host {shown:?} names no host; {FORM}")));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(Error::invalid(
-            "host",
-            "credentials in the URL are not accepted; use api_key or basic_auth",
+        return Err(bad(
+            "credentials in the host URL are not accepted; use api_key or basic_auth".to_owned(),
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(Error::invalid(
-            "host",
-            "must not have a query or a fragment",
-        ));
+        return Err(bad(format!(
+            "the host {shown:?} has a query or a fragment; {FORM}"
+        )));
     }
     let path = url.path().trim_end_matches('/').to_owned();
     let path = if path.ends_with("/v1") {
@@ -323,44 +391,58 @@ fn normalize_host(host: &str) -> Result<Url> {
     Ok(url)
 }
 
+/// Whether a scheme-less `host[:port][/path]` names this machine (`localhost`, `127.x.x.x`, `[::1]`).
+fn is_loopback(host: &str) -> bool {
+    let authority = host.split('/').next().unwrap_or(host);
+    let name = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn hosts_normalize_to_one_v1() {
-        let n = |h| normalize_host(h).unwrap().to_string();
-        assert_eq!(n("api.tiledb.com"), "https://api.tiledb.com/v1");
+        let n = |h| parse_host(h, "test").unwrap().to_string();
         assert_eq!(n("https://api.tiledb.com/"), "https://api.tiledb.com/v1");
         assert_eq!(n("https://api.tiledb.com/v1"), "https://api.tiledb.com/v1");
         assert_eq!(n("https://api.tiledb.com/v1/"), "https://api.tiledb.com/v1");
         assert_eq!(n("http://127.0.0.1:8080"), "http://127.0.0.1:8080/v1");
+        assert_eq!(n("HTTP://127.0.0.1:8080"), "http://127.0.0.1:8080/v1");
         assert_eq!(n("http://proxy/tiledb"), "http://proxy/tiledb/v1");
     }
 
     #[test]
-    fn bad_hosts_are_invalid_arguments() {
+    fn bad_hosts_are_config_errors_naming_their_origin() {
         for h in [
             "",
+            "api.tiledb.com",
             "ftp://x",
             "http://",
             "https://u:p@host",
             "https://h/?q=1",
             "http://exa mple",
         ] {
-            let e = normalize_host(h).unwrap_err();
+            let e = parse_host(h, "TILEDB_REST_HOST").unwrap_err();
             assert!(
-                matches!(
-                    e,
-                    Error::InvalidArgument {
-                        argument: "host",
-                        ..
-                    }
-                ),
+                matches!(&e, Error::Config(c) if c.origin() == Some("TILEDB_REST_HOST")),
                 "{h:?}: {e}"
             );
         }
-        let e = normalize_host("https://u:hunter2@host").unwrap_err();
+        let e = parse_host("https://u:hunter2@host", "o").unwrap_err();
         assert!(!e.to_string().contains("hunter2"));
+        let e = parse_host("https://u:hunter2@ho st", "o").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"));
+        assert!(
+            is_loopback("localhost:8080") && is_loopback("[::1]:1") && is_loopback("127.0.0.2")
+        );
+        assert!(!is_loopback("api.tiledb.com"));
     }
 }

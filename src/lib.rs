@@ -39,7 +39,7 @@ mod transport;
 pub use api::{ResultResponse, SqlResponse, TasksApi};
 pub use auth::{Credentials, Secret};
 pub use client::{Client, ClientBuilder, DEFAULT_HOST, DEFAULT_USER_AGENT};
-pub use error::{ApiError, DecodeError, Error, Result, TransportError};
+pub use error::{ApiError, DecodeError, Error, Report, Result, TransportError};
 pub use list::TaskList;
 pub use model::TASK_ID_HEADER;
 pub use model::{ArrayTask, ArrayTaskStatus, ResultFormat, SqlParameters, TaskOrder, TasksQuery};
@@ -55,6 +55,21 @@ pub mod __private {
     pub use crate::rows::JsonRowDecoder;
     pub use crate::transport::parse_retry_after;
 }
+
+/// The HTTP client crate, re-exported for [`ClientBuilder::http_client`] (your own
+/// `reqwest::Client`: its pool, proxy, TLS and DNS settings), so that your version matches. No
+/// other reqwest type appears in this crate's API.
+pub use reqwest;
+
+/// The date and time crate of [`ArrayTask`]'s times and of the `/tasks` filters, so that your
+/// version matches.
+pub use chrono;
+
+/// The crates whose types appear in this crate's API, re-exported so that your versions match:
+/// `bytes` (result bodies), `serde_json` (`Value`s of results and parameters), `url`
+/// ([`Client::base_url`]) and `futures` (the streams, `BoxStream`). No other dependency's type is
+/// public.
+pub use {bytes, futures, serde_json, url};
 
 /// The Arrow crates this crate decodes with (feature `arrow`), so your versions match.
 #[cfg(feature = "arrow")]

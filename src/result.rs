@@ -79,13 +79,17 @@ impl SqlResult {
     }
 
     /// The rows of a JSON result as `T`s (an empty body is no rows). A row that does not fit `T`
-    /// fails with the JSON path of the offending value (`[3].price`).
+    /// fails with a [`DecodeError`] naming the row, the column (`[3].price`), the expected and the
+    /// found type and the task, never the value.
+    ///
+    /// A `bool` field also reads `0`/`1` and `"true"`/`"false"` (SQLite has no boolean type:
+    /// see [`lenient`](crate::lenient)).
     pub fn rows<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
         self.require_json()?;
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Vec::new());
         }
-        DecodeError::json("JSON rows", &self.body, self.task_id.as_ref())
+        DecodeError::result_json("JSON rows", &self.body, self.task_id.as_ref())
     }
 
     /// The whole JSON result as a `serde_json::Value` (`null` for an empty body).
@@ -94,12 +98,12 @@ impl SqlResult {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(serde_json::Value::Null);
         }
-        DecodeError::json("JSON result", &self.body, self.task_id.as_ref())
+        DecodeError::result_json("JSON result", &self.body, self.task_id.as_ref())
     }
 }
 
 fn not_json(format: &ResultFormat) -> Error {
-    Error::Protocol(format!(
+    Error::protocol(format!(
         "the result is in format {format}, not json; read its bytes{}",
         if *format == ResultFormat::Arrow {
             " or, with the `arrow` feature, its record batches"
@@ -117,7 +121,7 @@ pub(crate) fn resolve_format(
 ) -> Result<ResultFormat> {
     let named = content_type.and_then(ResultFormat::from_content_type);
     match (asked, named) {
-        (Some(a), Some(n)) if *a != n && !equivalent(a, &n) => Err(Error::Protocol(format!(
+        (Some(a), Some(n)) if *a != n && !equivalent(a, &n) => Err(Error::protocol(format!(
             "asked for {a} but the service sent Content-Type {:?} ({n}){}",
             content_type.unwrap_or_default(),
             task_id
@@ -284,7 +288,8 @@ impl ResultStream {
     }
 
     /// The rows of a JSON result, decoded one by one as the body arrives. A body cut short ends the
-    /// stream with an error, never silently.
+    /// stream with an error, never silently. Rows decode as with [`SqlResult::rows`] (lenient
+    /// `bool`s; errors name the row and column, never a value).
     pub fn rows_stream<T: DeserializeOwned + Send + 'static>(
         self,
     ) -> BoxStream<'static, Result<T>> {

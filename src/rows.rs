@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 
-use crate::error::{DecodeError, Error, Result, snippet};
+use crate::error::{DecodeError, Error, Result};
 use crate::task_id::TaskId;
 
 /// JSON's whitespace: space, tab, line feed, carriage return. (Not form feed, which
@@ -78,14 +78,14 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
         self.row.len()
     }
 
-    fn syntax(&self, at: u64, what: &str, near: &[u8]) -> Error {
-        Error::Decode(Box::new(DecodeError {
-            what: "JSON rows".into(),
-            path: format!("[{}]", self.rows),
-            message: format!("{what} at byte {at}"),
-            snippet: snippet(near),
-            task_id: self.task_id.clone(),
-        }))
+    /// A syntax error at byte `at`. The bytes are result data: never quoted.
+    fn syntax(&self, at: u64, what: &str) -> Error {
+        Error::Decode(Box::new(DecodeError::new(
+            "JSON rows",
+            format!("[{}]", self.rows),
+            format!("{what} at byte {at}"),
+            self.task_id.as_ref(),
+        )))
     }
 
     /// Decodes the row that ends with `piece` (the part of it in the current chunk; any earlier
@@ -98,8 +98,8 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
             self.row.extend_from_slice(piece);
             &self.row
         };
-        let decoded = DecodeError::json::<T>("JSON rows", bytes, self.task_id.as_ref()).map_err(
-            |e| match e {
+        let decoded = DecodeError::result_json::<T>("JSON rows", bytes, self.task_id.as_ref())
+            .map_err(|e| match e {
                 Error::Decode(mut d) => {
                     d.path = if d.path == "." {
                         format!("[{index}]")
@@ -109,8 +109,7 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                     Error::Decode(d)
                 }
                 other => other,
-            },
-        );
+            });
         out.push(decoded);
         self.rows += 1;
         self.row.clear();
@@ -139,11 +138,7 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                     // A UTF-8 byte order mark is tolerated.
                     0xEF | 0xBB | 0xBF if at < 3 => {}
                     _ => {
-                        out.push(Err(self.syntax(
-                            at,
-                            "expected a JSON array of rows",
-                            &chunk[i..],
-                        )));
+                        out.push(Err(self.syntax(at, "expected a JSON array of rows")));
                         self.state = State::Done;
                         return out;
                     }
@@ -152,7 +147,7 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                     b if is_json_whitespace(b) => {}
                     b']' if first => self.state = State::Done,
                     b']' | b',' => {
-                        out.push(Err(self.syntax(at, "expected a row", &chunk[i..])));
+                        out.push(Err(self.syntax(at, "expected a row")));
                         self.state = State::Done;
                         return out;
                     }
@@ -210,22 +205,14 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                     b',' => self.state = State::BeforeRow { first: false },
                     b']' => self.state = State::Done,
                     _ => {
-                        out.push(Err(self.syntax(
-                            at,
-                            "expected `,` or `]` after a row",
-                            &chunk[i..],
-                        )));
+                        out.push(Err(self.syntax(at, "expected `,` or `]` after a row")));
                         self.state = State::Done;
                         return out;
                     }
                 },
                 State::Done => {
                     if !is_json_whitespace(b) {
-                        out.push(Err(self.syntax(
-                            at,
-                            "unexpected data after the array",
-                            &chunk[i..],
-                        )));
+                        out.push(Err(self.syntax(at, "unexpected data after the array")));
                         return out;
                     }
                 }
@@ -252,7 +239,6 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                 Some(Err(self.syntax(
                     self.offset,
                     "the body ended before the array was closed (the result was cut short)",
-                    &self.row,
                 )))
             }
         }
@@ -345,7 +331,7 @@ mod tests {
         let out = d.push(br#"[{"a":1},{"a":"x"}]"#);
         assert!(out[0].is_ok());
         match &out[1] {
-            Err(Error::Decode(e)) => assert_eq!(e.path, "[1].a"),
+            Err(Error::Decode(e)) => assert_eq!(e.path(), "[1].a"),
             other => panic!("{other:?}"),
         }
     }

@@ -60,18 +60,19 @@ pub(crate) fn record_result<T>(span: &Span, result: &Result<T, Error>) {
 pub(crate) fn error_type(e: &Error) -> String {
     match e {
         Error::Api(api) => api.status.to_string(),
-        Error::Transport(t) if t.source.is_timeout() => "timeout".into(),
-        Error::Transport(t) if t.source.is_connect() => "connect".into(),
+        Error::Transport(t) if t.is_timeout() => "timeout".into(),
+        Error::Transport(t) if t.is_connect() => "connect".into(),
         Error::Transport(_) => "transport".into(),
-        Error::Timeout { .. } => "deadline_exceeded".into(),
+        Error::Timeout(_) => "deadline_exceeded".into(),
         Error::Decode(_) => "decode".into(),
-        Error::InvalidArgument { .. } => "invalid_argument".into(),
+        Error::InvalidArgument(_) => "invalid_argument".into(),
         Error::Config(_) => "config".into(),
-        Error::TaskFailed { .. } => "task_failed".into(),
-        Error::ResultNotAvailable { .. } => "result_not_available".into(),
+        Error::TaskFailed(_) => "task_failed".into(),
+        Error::ResultNotAvailable(_) => "result_not_available".into(),
         Error::Protocol(_) => "protocol".into(),
-        Error::Listing { source, .. } => error_type(source),
+        Error::Listing(l) => error_type(&l.source),
         Error::Redirect(_) => "redirect".into(),
+        Error::OutcomeUnknown(_) => "outcome_unknown".into(),
     }
 }
 

@@ -66,7 +66,7 @@ impl Fetcher {
         {
             return match handle.await {
                 Ok(r) => r,
-                Err(e) => Err(Error::Protocol(format!("page fetch task failed: {e}"))),
+                Err(e) => Err(Error::protocol(format!("page fetch task failed: {e}"))),
             };
         }
         self.next_to_request = self.next_to_request.max(page.saturating_add(1));

@@ -37,9 +37,11 @@
 //! Pages are fetched one after another (and ahead, with [prefetch](TaskList::prefetch)), while
 //! the service keeps creating and expiring tasks. So that the listing stays consistent:
 //!
-//! - When no `end` is given, `end` is pinned to the moment the stream is created (to the second, as
-//!   the wire carries it): tasks started after that are not listed, and cannot push earlier ones
-//!   onto later pages. A stream made now and polled in an hour still lists as of now.
+//! - When no `end` is given, `end` is pinned to the moment the stream is created, rounded up to
+//!   the next whole second (the wire carries seconds), so every task that existed when the stream
+//!   began is listed, even one started in the same second; tasks started after that second are
+//!   not listed, and cannot push earlier ones onto later pages. A stream made now and polled in
+//!   an hour still lists as of now.
 //! - Task ids are deduplicated within one stream, over a window of the most recent ids
 //!   ([`DEDUP_WINDOW`] by default, [`TaskList::dedup_window`] to change it; memory grows with it,
 //!   some 100 bytes an id): a task that drifts onto the next page, because one was added before
@@ -204,7 +206,9 @@ impl TaskList {
         if query.end.is_none() {
             // Pinned now, when the stream is created, not when it is first polled. A start in the
             // future keeps the query valid (and empty) rather than "start after end".
-            let now = Utc::now();
+            // Rounded up to the whole second (the wire carries seconds): rounded down, a task
+            // started earlier in the same second would fall after `end` and not be listed.
+            let now = ceil_to_second(Utc::now());
             query.end = Some(query.start.map_or(now, |s| s.max(now)));
         }
         async_stream::stream! {
@@ -256,7 +260,7 @@ impl TaskList {
                 }
                 let Some(next) = next else { return };
                 if next > last_allowed || next == page_no {
-                    yield failed(listing_error(next, Error::Protocol(format!(
+                    yield failed(listing_error(next, Error::protocol(format!(
                         "stopped after {max_pages} pages (the page cap) with no end in sight; \
                          the service may not be paginating"
                     ))));
@@ -281,12 +285,17 @@ fn list_span() -> tracing::Span {
     )
 }
 
+/// `t`, or the next whole second when `t` has a fraction.
+fn ceil_to_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    if t.timestamp_subsec_nanos() == 0 {
+        return t;
+    }
+    DateTime::from_timestamp(t.timestamp().saturating_add(1), 0).unwrap_or(t)
+}
+
 fn listing_error(resume_page: u64, source: Error) -> Error {
     match source {
-        e @ Error::InvalidArgument { .. } => e,
-        source => Error::Listing {
-            resume_page,
-            source: Box::new(source),
-        },
+        e @ Error::InvalidArgument(_) => e,
+        source => Error::listing(resume_page, source),
     }
 }

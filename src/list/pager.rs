@@ -75,7 +75,7 @@ impl Pager {
         }
         let stop = |resume_page, why: String| Step::Stop {
             resume_page,
-            error: Error::Protocol(why),
+            error: Error::protocol(why),
         };
 
         // A page identical to the one before: the service ignores `page`.

@@ -64,7 +64,7 @@ struct Args {
     /// content, as NAMESPACE=PATH (repeatable).
     #[arg(long = "seed-sql", value_name = "NAMESPACE=PATH", value_parser = parse_seed_sql)]
     seed_sql: Vec<(String, PathBuf)>,
-    /// Queries that may run at once; more are answered 503 with Retry-After [default: 4].
+    /// Queries that may run at once; more are answered 503 with Retry-After [default: the number of CPUs, at least 4].
     #[arg(long)]
     max_concurrent_queries: Option<usize>,
     /// Time limit of one query, in seconds [default: 30].

@@ -73,7 +73,7 @@ fn random_key() -> String {
 
 impl ServerConfig {
     /// Loopback on a free port, a temporary data directory, user `local` with a random key, and
-    /// the default limits (4 concurrent queries, 30 s per query, 64 MiB results kept 24 h,
+    /// the default limits (a query slot per CPU and at least 4, 30 s per query, 64 MiB results kept 24 h,
     /// 1 MiB bodies, `Retry-After: 1`).
     pub fn new() -> Self {
         ServerConfig {

@@ -9,6 +9,15 @@ use super::error::ServerError;
 /// Upper bound on the concurrent queries: each query holds a blocking thread.
 pub(crate) const MAX_CONCURRENT_QUERIES: usize = 512;
 
+/// The default number of query slots: one per CPU, and at least 4, so that a one- or two-core CI
+/// runner still runs a few queries at once (a query slot is also held by a task made slow on
+/// purpose, or waiting on a lock).
+pub(crate) fn default_query_slots() -> usize {
+    std::thread::available_parallelism()
+        .map_or(4, |n| n.get())
+        .clamp(4, MAX_CONCURRENT_QUERIES)
+}
+
 /// Connections answered `503` beyond [`Limits::max_connections`] when none is idle (each for
 /// as long as it takes to read its head); past these, a new connection is closed at once.
 pub(crate) const OVERFLOW_CONNECTIONS: usize = 32;
@@ -54,7 +63,7 @@ pub(crate) struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_concurrent_queries: 4,
+            max_concurrent_queries: default_query_slots(),
             query_timeout: Duration::from_secs(30),
             max_result_bytes: 64 * 1024 * 1024,
             result_ttl: Duration::from_secs(24 * 60 * 60),
@@ -118,5 +127,16 @@ impl Limits {
         self.retry_after
             .as_secs()
             .saturating_add(u64::from(self.retry_after.subsec_nanos() > 0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_slots_default_to_the_cpus_and_at_least_four() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(Limits::default().max_concurrent_queries, cpus.max(4));
     }
 }

@@ -73,7 +73,7 @@
 //! | open connections | 1024, lowered to fit under the file descriptor limit (less 96) | [`max_connections`](ServerConfig::max_connections) | `--max-connections` | a connection that never sent a request, else one idle 1 s or more, is closed to make room; with none, `503` code 1022 with `Retry-After`, then close |
 //! | request head size | 64 KiB (URI: 65,534 bytes) | [`max_header_bytes`](ServerConfig::max_header_bytes) | `--max-header-bytes` | `431` code 1021 (`414` code 1020 for the URI) |
 //! | request body | 1 MiB | [`max_body_bytes`](ServerConfig::max_body_bytes) | – | `413`, code 1008 |
-//! | concurrent queries | 4 | [`max_concurrent_queries`](ServerConfig::max_concurrent_queries) | `--max-concurrent-queries` | `503` code 1011 with `Retry-After`; nothing recorded |
+//! | concurrent queries | the number of CPUs, at least 4 | [`max_concurrent_queries`](ServerConfig::max_concurrent_queries) | `--max-concurrent-queries` | `503` code 1011 with `Retry-After`; nothing recorded |
 //! | query time | 30 s, checked while running and by a watchdog that interrupts the connection | [`query_timeout`](ServerConfig::query_timeout) | `--query-timeout-secs` | `400` code 1015; task FAILED |
 //! | query memory | 256 MiB of SQLite heap for all queries together (process-wide); one string or blob at most a quarter of it | [`max_query_memory`](ServerConfig::max_query_memory) | `--max-query-memory` | `400` code 1025 naming the limit; task FAILED; the server carries on |
 //! | query planning | 10,000 copies of CTE and view bodies per statement (weighed before SQLite prepares it) | – | – | `400` code 1026; task FAILED |

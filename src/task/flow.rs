@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{Instrument as _, field};
 
+use super::recover::{self, LOST_ANSWER_SEARCH};
 use super::{Mode, Start, TaskHandle, Update};
 use crate::api::{Payload, ResultOutcome, Submission, TasksApi};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultNotAvailableError, TaskFailedError};
 use crate::model::{ResultFormat, SqlParameters, TASK_ID_HEADER};
 use crate::policy::{Clock, PollPolicy};
 use crate::result::{ResultStream, SqlResult};
@@ -117,6 +118,8 @@ async fn submit(
         }
     };
     let stored = params.store_results == Some(true);
+    // A stored result can be found again if the answer is lost: by the submission's name.
+    let sent = stored.then(|| recover::Sent::tag(namespace, params));
     match api.submit(namespace, params, ae, timeout, w.stream).await? {
         Submission::Rows {
             task_id,
@@ -138,7 +141,7 @@ async fn submit(
         // The rows are stored under a task nobody named: an empty result here would be a
         // silently lost one.
         Submission::Accepted { task_id: None } if mode == Mode::Stored => {
-            Err(Error::Protocol(format!(
+            Err(Error::protocol(format!(
                 "the submission succeeded without a task id ({TASK_ID_HEADER}), so its stored \
                  result cannot be fetched"
             )))
@@ -159,6 +162,18 @@ async fn submit(
             Ok(Submitted::Wait(task_id))
         }
         Submission::Orphaned { task_id, error } => Err(error.with_task_id(&task_id)),
+        // The answer was lost before it named a task: find the task by its name and wait for it.
+        Submission::Lost { error } => match sent {
+            Some(sent) => {
+                let window = w
+                    .remaining()
+                    .map_or(LOST_ANSWER_SEARCH, |left| left.min(LOST_ANSWER_SEARCH));
+                let id = recover::find(api, &w.clock, &w.policy, window, sent, error).await?;
+                w.submitted(&id);
+                Ok(Submitted::Wait(id))
+            }
+            None => Err(error),
+        },
     }
 }
 
@@ -237,14 +252,16 @@ impl Waiter {
                     let task = api.task(&id).await.map_err(|e| e.with_task_id(&id))?;
                     match task.status {
                         Some(status) if status.is_unsuccessful() => {
-                            return Err(Error::TaskFailed {
-                                task_id: id,
+                            return Err(Error::TaskFailed(Box::new(TaskFailedError::new(
+                                id,
                                 status,
-                                message: task.status_message,
-                            });
+                                task.status_message.map(|m| api.scrub(&m)),
+                            ))));
                         }
                         Some(status) if status.is_terminal() => {
-                            return Err(Error::ResultNotAvailable { task_id: id, body });
+                            return Err(Error::ResultNotAvailable(Box::new(
+                                ResultNotAvailableError::new(id, body),
+                            )));
                         }
                         // Not finished yet (or unknown): its result may still come.
                         _ => self.pause(&id, schedule.next(None)).await?,
@@ -274,11 +291,7 @@ impl Waiter {
     async fn pause(&mut self, id: &TaskId, interval: Duration) -> Result<()> {
         let delay = match self.remaining() {
             Some(left) if left.is_zero() => {
-                return Err(Error::Timeout {
-                    task_id: Some(id.clone()),
-                    waited: self.elapsed(),
-                    polls: self.polls,
-                });
+                return Err(Error::timeout(Some(id.clone()), self.elapsed(), self.polls));
             }
             Some(left) => interval.min(left),
             None => interval,

@@ -18,6 +18,7 @@ use crate::result::{ResultStream, SqlResult};
 use crate::task_id::TaskId;
 
 mod flow;
+mod recover;
 
 use flow::Fetched;
 
@@ -81,6 +82,23 @@ enum Mode {
 ///    id); found by a poll, it is [`Error::TaskFailed`]. The POST is retried only where the query certainly did not run (a connect error,
 ///    429, 503); if it fails after it was sent but a task id came back (a 502, 504, a body cut
 ///    short), the handle polls that task instead of submitting again. A query is never run twice.
+///
+///    **A lost answer** (the connection breaks after the request was sent and before the answer's
+///    head, a gateway answers 502 or 504 without naming a task, the attempt times out) is
+///    recovered too. Every stored submission has a name: yours ([`SqlParameters::name`]), or else
+///    a tag the SDK gives it, `tiledb-cloud-tasks:` and 16 hex digits. That is how the task shows
+///    in the task list and on the console (the trade-off: an unnamed query is not listed
+///    nameless). After a lost answer the handle searches the task list for that name
+///    (`GET /v1/tasks?search=`, in the namespace, around the time it was sent) on the poll
+///    schedule, for up to 60 seconds and never past the deadline, and waits for the one task it
+///    finds by id. Not found, or several tasks of that name (give unique names, or none), is
+///    [`Error::OutcomeUnknown`]: the query may or may not have run, and the error carries the name
+///    to look for. An [`inline`](Self::inline) query stores nothing, so its lost answer is the
+///    transport's error.
+///
+///    The POST has **no time limit of its own** (the client's
+///    [`timeout`](crate::ClientBuilder::timeout) does not apply to it): a held POST lasts as long
+///    as the query, and the handle's deadline is what bounds the wait.
 /// 2. **Poll** `GET /v1/task/{id}/result`, first at once, then on the [`PollPolicy`] schedule:
 ///    202 waits (honouring `Retry-After`), 200 is the result. A 404 looks the task up: a failed,
 ///    cancelled or resource-starved task gives [`Error::TaskFailed`] with its `status_message`; a
@@ -92,6 +110,19 @@ enum Mode {
 /// Transient failures of each request are retried by the client's
 /// [`RetryPolicy`](crate::policy::RetryPolicy); once they are spent the wait ends with the error,
 /// which carries the task id.
+///
+/// **One handle, one submission.** A handle is not `Clone`: everything that runs it
+/// (`.await`, [`updates`](Self::updates), [`result_stream`](Self::result_stream)) takes it by value,
+/// so a query can be submitted once at most, whatever the caller does. To wait for the same task
+/// from two places, resume it by id with [`Client::task`](crate::Client::task): that never
+/// submits.
+///
+/// ```compile_fail
+/// # fn demo(client: tiledb_cloud_tasks::Client) {
+/// let handle = client.run_sql("ns", "INSERT INTO t VALUES (1)");
+/// let again = handle.clone(); // a TaskHandle cannot be cloned
+/// # }
+/// ```
 ///
 /// **Dropping** a handle (or the future, or the updates stream) stops all polling at once. The task
 /// itself goes on running on the service: resume it by id to collect its result.
@@ -110,7 +141,7 @@ enum Mode {
 ///     .rows()?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 #[must_use = "a TaskHandle does nothing until it is awaited or its updates are polled"]
 pub struct TaskHandle {
     api: TasksApi,

@@ -11,7 +11,7 @@ use reqwest::{Method, StatusCode};
 use tracing::{Instrument as _, field};
 use url::Url;
 
-use crate::auth::Credentials;
+use crate::auth::{Credentials, Scrubber};
 use crate::error::{Error, Result};
 use crate::model::API_KEY_HEADER;
 use crate::policy::{AttemptOutcome, Clock, RetryPolicy};
@@ -94,6 +94,8 @@ pub(crate) struct Transport {
     /// The client's per-attempt time limit, when this crate built the HTTP client (a caller's own
     /// client keeps its own, unknown here).
     timeout: Option<Duration>,
+    /// Takes the client's own secrets out of error bodies, should a server echo them.
+    scrubber: Scrubber,
     /// Whether the SQL spans carry `db.query.text` (opt-in: a query may hold data).
     pub(crate) trace_query_text: bool,
 }
@@ -102,6 +104,8 @@ pub(crate) struct Transport {
 pub(crate) struct Settings {
     pub(crate) base: Url,
     pub(crate) credentials: Option<Credentials>,
+    /// Where the credentials came from (a variable, a file and key), for errors.
+    pub(crate) credentials_origin: Option<String>,
     pub(crate) user_agent: String,
     pub(crate) accept_encoding: Option<String>,
     pub(crate) connect_timeout: Duration,
@@ -117,43 +121,47 @@ pub(crate) struct Settings {
 impl Transport {
     /// Checks what must become a header, and builds the HTTP client (unless one was given).
     pub(crate) fn new(s: Settings) -> Result<Transport> {
-        let header = |what: &str, value: &str| {
+        let header = |origin: &str, value: &str| {
             HeaderValue::from_str(value)
-                .map_err(|_| Error::Config(format!("{what} is not a valid header value")))
+                .map_err(|_| Error::config(Some(origin.to_owned()), "is not a valid header value"))
         };
-        let user_agent = header("the user agent", &s.user_agent)?;
+        let user_agent = header("ClientBuilder::user_agent", &s.user_agent)?;
         let accept_encoding = s
             .accept_encoding
             .as_deref()
-            .map(|v| header("accept_encoding", v))
+            .map(|v| header("ClientBuilder::accept_encoding", v))
             .transpose()?;
         if let Some(Credentials::ApiKey(key)) = &s.credentials
             && (key.expose().is_empty() || HeaderValue::from_str(key.expose()).is_err())
         {
-            return Err(Error::Config(
-                "the API key is empty or has characters a header cannot carry".into(),
+            return Err(Error::config(
+                Some(
+                    s.credentials_origin
+                        .unwrap_or_else(|| "ClientBuilder::api_key".to_owned()),
+                ),
+                "the API key is empty or has characters a header cannot carry (a newline?)",
             ));
         }
         let (http, timeout) = match s.http {
             Some(h) => (h, None),
             None => {
-                let mut b = reqwest::Client::builder()
+                let b = reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .connect_timeout(s.connect_timeout)
                     .tcp_nodelay(true)
                     .danger_accept_invalid_certs(!s.verify_tls);
-                if let Some(t) = s.timeout {
-                    b = b.timeout(t);
-                }
-                let http = b
-                    .build()
-                    .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+                // No client-wide timeout: it could not be lifted for one request, and the SQL
+                // POST has none (see `attempt_timeout`). Every other request gets `s.timeout`.
+                let http = b.build().map_err(|e| {
+                    Error::config(None, format!("cannot build the HTTP client: {e}"))
+                })?;
                 (http, s.timeout)
             }
         };
         Ok(Transport {
             http,
             base: s.base,
+            scrubber: Scrubber::new(s.credentials.as_ref()),
             credentials: s.credentials,
             retry: s.retry,
             clock: s.clock,
@@ -395,7 +403,7 @@ impl Transport {
             {
                 hops += 1;
                 if hops > MAX_REDIRECTS {
-                    return Err(Failure::fatal(Error::Redirect(format!(
+                    return Err(Failure::fatal(Error::redirect(format!(
                         "more than {MAX_REDIRECTS} redirects, last to {url}"
                     ))));
                 }
@@ -405,7 +413,7 @@ impl Transport {
                     .and_then(|l| url.join(l).ok())
                     .filter(|u| matches!(u.scheme(), "http" | "https"));
                 let Some(next) = next else {
-                    return Err(Failure::fatal(Error::Redirect(format!(
+                    return Err(Failure::fatal(Error::redirect(format!(
                         "{status} from {url} with an unusable Location"
                     ))));
                 };
@@ -444,7 +452,9 @@ impl Transport {
                     }
                 }
             } else {
-                Body::Full(read_limited(response, ERROR_BODY_LIMIT).await)
+                // What an error quotes: never the client's own key or password, echoed.
+                let body = read_limited(response, ERROR_BODY_LIMIT).await;
+                Body::Full(self.scrubber.bytes(&body).map_or(body, Bytes::from))
             };
             return Ok(Reply {
                 status,
@@ -455,12 +465,28 @@ impl Transport {
         }
     }
 
-    /// The time limit of one attempt: the request's own, clamped to what is left of its deadline.
+    /// `text` from a server (a task's status message, a body quoted in an error) without the
+    /// client's own secrets.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        self.scrubber.text(text)
+    }
+
+    /// The client's time limit of one attempt (`ClientBuilder::timeout`), if it has one.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The time limit of one attempt: the request's own (or the client's, except for the SQL
+    /// POST, which lasts as long as its query), clamped to what is left of its deadline.
     fn attempt_timeout(&self, req: &Req) -> Option<Duration> {
         let left = req
             .deadline
             .map(|d| d.saturating_duration_since(self.clock.now()));
-        match (req.timeout.or(self.timeout), left) {
+        let own = match req.kind {
+            Kind::Submit => req.timeout,
+            Kind::Read => req.timeout.or(self.timeout),
+        };
+        match (own, left) {
             (Some(t), Some(l)) => Some(t.min(l).max(MIN_ATTEMPT_TIME)),
             (Some(t), None) => Some(t),
             (None, Some(l)) => Some(l.max(MIN_ATTEMPT_TIME)),

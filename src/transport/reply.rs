@@ -236,7 +236,7 @@ pub(super) async fn read_limited(r: reqwest::Response, limit: usize) -> Bytes {
 
 /// The protocol error of an answer whose body may not be empty and was.
 pub(crate) fn empty_body_error(answer: &str, expected: &str, task_id: Option<&TaskId>) -> Error {
-    Error::Protocol(format!(
+    Error::protocol(format!(
         "{answer} answered 200 with an empty body{}, where {expected} must be: the answer is \
          broken or was cut short",
         task_id
@@ -251,12 +251,12 @@ pub(super) fn transport_error(
     task_id: Option<TaskId>,
     source: reqwest::Error,
 ) -> Error {
-    Error::Transport(Box::new(TransportError {
-        method: method.to_string(),
-        url: url.to_string(),
+    Error::Transport(Box::new(TransportError::from_reqwest(
+        method.as_str(),
+        url.as_str(),
         task_id,
         source,
-    }))
+    )))
 }
 
 /// The error a status and its body stand for; the body may or may not be an `Error` document.

@@ -36,7 +36,7 @@ fn id_of(result: &SqlResult) -> TaskId {
 fn api_error(e: &Error) -> &ApiError {
     match e {
         Error::Api(a) => a,
-        Error::Listing { source, .. } => api_error(source),
+        Error::Listing(l) => api_error(l.error()),
         other => panic!("expected an API error, got {other:?}"),
     }
 }
@@ -90,7 +90,7 @@ async fn inline_mode_returns_rows_in_the_post_answer_and_stores_no_result() {
     let id = id_of(&result);
     // Nothing was stored: resuming the completed task says so, typed.
     match client.task(id.clone()).await {
-        Err(Error::ResultNotAvailable { task_id, .. }) => assert_eq!(task_id, id),
+        Err(Error::ResultNotAvailable(r)) => assert_eq!(r.task_id(), &id),
         other => panic!("expected ResultNotAvailable, got {other:?}"),
     }
     // A statement without columns, inline: an empty result.
@@ -107,11 +107,11 @@ async fn inline_mode_returns_rows_in_the_post_answer_and_stores_no_result() {
         .await
         .unwrap_err();
     let a = api_error(&e);
-    assert_eq!((a.status, a.code), (400, Some(1013)));
+    assert_eq!((a.status(), a.code()), (400, Some(1013)));
     assert!(
-        a.message.contains("no such table: nowhere"),
+        a.message().contains("no such table: nowhere"),
         "{}",
-        a.message
+        a.message()
     );
     assert!(e.task_id().is_some());
     server.shutdown().await;
@@ -214,11 +214,9 @@ async fn failed_query_gives_task_failed_with_sqlites_message() {
         .await
         .unwrap_err();
     match &e {
-        Error::TaskFailed {
-            status, message, ..
-        } => {
-            assert_eq!(*status, ArrayTaskStatus::Failed);
-            let m = message.as_deref().unwrap_or("");
+        Error::TaskFailed(f) => {
+            assert_eq!(*f.status(), ArrayTaskStatus::Failed);
+            let m = f.message().unwrap_or("");
             assert!(m.contains("no such table: no_such_table"), "{m}");
         }
         other => panic!("expected TaskFailed, got {other:?}"),
@@ -228,10 +226,7 @@ async fn failed_query_gives_task_failed_with_sqlites_message() {
     let id = e.task_id().cloned().unwrap();
     assert!(matches!(
         client.task(id).await,
-        Err(Error::TaskFailed {
-            status: ArrayTaskStatus::Failed,
-            ..
-        })
+        Err(Error::TaskFailed(f)) if *f.status() == ArrayTaskStatus::Failed
     ));
     server.shutdown().await;
 }
@@ -326,7 +321,7 @@ async fn task_id_get_reports_the_tasks_fields_and_404s_an_unknown_id() {
 
     let e = client.api().task_id_get("no-such-task").await.unwrap_err();
     assert_eq!(
-        (api_error(&e).status, api_error(&e).code),
+        (api_error(&e).status(), api_error(&e).code()),
         (404, Some(1005))
     );
     server.shutdown().await;
@@ -369,13 +364,21 @@ async fn tasks_stream_applies_every_list_filter() {
             .await
             .unwrap(),
     );
-    let failed = bob
-        .run_sql("shared", "SELECT * FROM missing")
+    // Unnamed: submitted through the one-shot call, which does not tag its submission as a
+    // handle does.
+    let failed = match bob
+        .api()
+        .run_sql(
+            "shared",
+            &SqlParameters::query("SELECT * FROM missing"),
+            None,
+        )
         .await
-        .unwrap_err()
-        .task_id()
-        .cloned()
-        .unwrap();
+    {
+        Ok(answer) => answer.task_id().cloned(),
+        Err(e) => e.task_id().cloned(),
+    }
+    .unwrap();
     let late_time = alice
         .api()
         .task_id_get(&shared_a)
@@ -603,7 +606,7 @@ async fn wrong_api_key_is_a_typed_401_on_every_route() {
     ];
     for e in &errors {
         let a = api_error(e);
-        assert_eq!((a.status, a.code), (401, Some(1001)), "{e}");
+        assert_eq!((a.status(), a.code()), (401, Some(1001)), "{e}");
         assert!(!e.is_retryable());
         assert!(
             !e.to_string().contains("not-the-key"),
@@ -619,7 +622,7 @@ async fn another_users_namespace_is_a_typed_403_and_records_nothing() {
         start(ServerConfig::new().user("alice", "alice-key", None, &["alice"])).await;
     let e = client.run_sql("alice", "SELECT 1").await.unwrap_err();
     let a = api_error(&e);
-    assert_eq!((a.status, a.code), (403, Some(1002)));
+    assert_eq!((a.status(), a.code()), (403, Some(1002)));
     assert!(e.task_id().is_none());
     assert!(all_tasks(&client).await.is_empty());
     server.shutdown().await;
@@ -655,9 +658,9 @@ async fn saturated_server_503_is_retried_after_retry_after_and_the_query_runs_on
         .unwrap();
     let e = refusing.run_sql(NS, "SELECT 0").await.unwrap_err();
     let a = api_error(&e);
-    assert_eq!((a.status, a.code), (503, Some(1011)));
+    assert_eq!((a.status(), a.code()), (503, Some(1011)));
     assert_eq!(
-        a.retry_after,
+        a.retry_after(),
         Some(Duration::from_secs(1)),
         "rounded up to whole seconds"
     );
@@ -733,10 +736,7 @@ async fn completed_tasks_and_their_results_survive_shutdown_and_restart() {
     assert_eq!(again.bytes(), stored.bytes());
     assert!(matches!(
         client.task(failed_id).await,
-        Err(Error::TaskFailed {
-            status: ArrayTaskStatus::Failed,
-            ..
-        })
+        Err(Error::TaskFailed(f)) if *f.status() == ArrayTaskStatus::Failed
     ));
     assert_eq!(all_tasks(&client).await.len(), 4);
     let rows = client.run_sql(NS, "SELECT v FROM kept").await.unwrap();
@@ -770,22 +770,15 @@ async fn a_task_running_at_kill_comes_back_failed_after_restart() {
         .deadline(Duration::from_millis(200))
         .await
         .unwrap_err();
-    assert!(
-        matches!(&e, Error::Timeout { polls, .. } if *polls >= 2),
-        "{e:?}"
-    );
+    assert!(matches!(&e, Error::Timeout(t) if t.polls() >= 2), "{e:?}");
     assert_eq!(e.task_id(), Some(&running));
     server.kill().await;
 
     let (server, client) = start(config()).await;
     match client.task(running.clone()).await {
-        Err(Error::TaskFailed {
-            task_id,
-            status: ArrayTaskStatus::Failed,
-            message,
-        }) => {
-            assert_eq!(task_id, running);
-            let m = message.unwrap_or_default();
+        Err(Error::TaskFailed(f)) if *f.status() == ArrayTaskStatus::Failed => {
+            assert_eq!(f.task_id(), &running);
+            let m = f.message().unwrap_or_default();
             assert!(m.contains("stopped while the task was running"), "{m}");
         }
         other => panic!("expected TaskFailed, got {other:?}"),

@@ -177,14 +177,10 @@ async fn at_the_deadline_one_final_poll_then_a_timeout_with_the_task_id_and_poll
         [1, 2, 4, 3].map(Duration::from_secs).to_vec()
     );
     match e {
-        Error::Timeout {
-            task_id,
-            waited,
-            polls,
-        } => {
-            assert_eq!(task_id.unwrap().as_str(), ID);
-            assert_eq!(waited, Duration::from_secs(10));
-            assert_eq!(polls, 5);
+        Error::Timeout(t) => {
+            assert_eq!(t.task_id().unwrap().as_str(), ID);
+            assert_eq!(t.waited(), Duration::from_secs(10));
+            assert_eq!(t.polls(), 5);
         }
         other => panic!("{other:?}"),
     }
@@ -239,14 +235,10 @@ async fn a_failed_task_gives_its_status_and_status_message() {
         .await;
     let (c, _) = client(&server.uri());
     match c.run_sql("ns", "SELECT * FROM t").await.unwrap_err() {
-        Error::TaskFailed {
-            task_id,
-            status,
-            message,
-        } => {
-            assert_eq!(task_id.as_str(), ID);
-            assert_eq!(status, ArrayTaskStatus::Failed);
-            assert_eq!(message.as_deref(), Some("no such table: t"));
+        Error::TaskFailed(f) => {
+            assert_eq!(f.task_id().as_str(), ID);
+            assert_eq!(*f.status(), ArrayTaskStatus::Failed);
+            assert_eq!(f.message(), Some("no such table: t"));
         }
         other => panic!("{other:?}"),
     }
@@ -492,10 +484,7 @@ async fn status_fetches_the_task_record_of_a_resumed_handle() {
     let e = c.run_sql("ns", "SELECT 1").status().await.unwrap_err();
     assert!(matches!(
         e,
-        Error::InvalidArgument {
-            argument: "task id",
-            ..
-        }
+        Error::InvalidArgument(a) if a.argument() == "task id"
     ));
 }
 
@@ -508,7 +497,7 @@ fn handles_futures_and_streams_are_send_and_static() {
         .unwrap();
     let h: TaskHandle = c.run_sql("ns", "SELECT 1");
     assert_send_static(&h);
-    assert_send_static(&h.clone().updates());
+    assert_send_static(&c.run_sql("ns", "SELECT 1").updates());
     assert_send_static(&std::future::IntoFuture::into_future(h));
     assert_send_static(&c.tasks().stream());
     assert_send_static(&c);

@@ -62,7 +62,7 @@ fn client(server: &FaultServer) -> Client {
 
 /// A protocol error, saying so.
 fn is_protocol(e: &Error, says: &str) -> bool {
-    matches!(e, Error::Protocol(m) if m.contains(says))
+    matches!(e, Error::Protocol(m) if m.message().contains(says))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -174,10 +174,13 @@ async fn empty_page_200_ends_the_listing_with_a_protocol_error_never_an_empty_li
         assert_eq!(items.len(), 1, "{framing:?}: {items:?}");
         let e = items.into_iter().next().unwrap().unwrap_err();
         assert_eq!(e.resume_page(), Some(1), "{e:?}");
-        let Error::Listing { source, .. } = &e else {
+        let Error::Listing(listing) = &e else {
             panic!("{e:?}")
         };
-        assert!(is_protocol(source, "empty body"), "{framing:?}: {e:?}");
+        assert!(
+            is_protocol(listing.error(), "empty body"),
+            "{framing:?}: {e:?}"
+        );
     }
 }
 
@@ -335,13 +338,13 @@ async fn list_all(list: TaskList) -> (Vec<String>, Option<Error>) {
 fn stopped(error: Option<Error>) -> (u64, String) {
     let e = error.expect("the lie ends the listing with an error, never silently");
     match e {
-        Error::Listing {
-            resume_page,
-            source,
-        } => match *source {
-            Error::Protocol(m) => (resume_page, m),
-            other => panic!("{other:?}"),
-        },
+        Error::Listing(listing) => {
+            let resume_page = listing.resume_page();
+            match listing.into_error() {
+                Error::Protocol(m) => (resume_page, m.message().to_owned()),
+                other => panic!("{other:?}"),
+            }
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -284,12 +284,52 @@ async fn without_end_the_stream_pins_end_to_its_creation_on_every_page() {
         ends.iter().all(|e| *e == ends[0]),
         "one end for all pages: {ends:?}"
     );
+    // Rounded up to the whole second.
     assert!(
-        (before..=after).contains(&ends[0]),
-        "{before} <= {} <= {after}",
+        (before..=after + 1).contains(&ends[0]),
+        "{before} <= {} <= {after} + 1",
         ends[0]
     );
     assert!(requests.iter().all(|r| param(r, "start").is_none()));
+}
+
+#[tokio::test]
+async fn a_task_started_in_the_same_second_as_the_stream_is_listed() {
+    // A service that compares `end` with the task's exact start time (not whole seconds): the
+    // task started a fraction of a second before the stream, within the same second.
+    let mut started = Utc::now();
+    if started.timestamp_subsec_millis() > 900 {
+        // Too close to the next second for the stream to be made within this one.
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        started = Utc::now();
+    }
+    let server = MockServer::start().await;
+    let task =
+        json!({"id": "same-second", "start_time": started.to_rfc3339(), "status": "COMPLETED"});
+    Mock::given(method("GET"))
+        .and(path("/v1/tasks"))
+        .respond_with(move |r: &Request| {
+            let end: i64 = param(r, "end").and_then(|e| e.parse().ok()).unwrap_or(i64::MAX);
+            let end = Utc.timestamp_opt(end, 0).unwrap();
+            let tasks = if started <= end { vec![task.clone()] } else { vec![] };
+            ResponseTemplate::new(200).set_body_json(json!({
+                "array_tasks": tasks,
+                "pagination_metadata": {"page": 1, "per_page": 100, "total_pages": 1, "total_items": tasks.len()},
+            }))
+        })
+        .mount(&server)
+        .await;
+    let stream = client(&server).tasks().stream();
+    assert_eq!(
+        Utc::now().timestamp(),
+        started.timestamp(),
+        "made within the same second"
+    );
+    let got: Vec<ArrayTask> = stream.try_collect().await.expect("tasks");
+    assert_eq!(
+        got.iter().map(|t| t.id.as_deref()).collect::<Vec<_>>(),
+        [Some("same-second")]
+    );
 }
 
 #[tokio::test]
@@ -591,7 +631,7 @@ async fn a_server_repeating_a_page_ends_the_stream_with_a_listing_error_not_a_lo
         let error = error.expect("the repeat is reported");
         assert_eq!(error.resume_page(), Some(2), "{error}");
         assert!(
-            matches!(&error, Error::Listing { source, .. } if matches!(**source, Error::Protocol(_))),
+            matches!(&error, Error::Listing(l) if matches!(l.error(), Error::Protocol(_))),
             "{error:?}"
         );
         let requested = pages_requested(&server).await;
@@ -634,7 +674,7 @@ async fn the_page_cap_stops_a_service_that_never_says_it_is_done() {
         assert_eq!(got, expected_ids(5..=7, 2));
         let error = error.expect("the cap is reported");
         assert_eq!(error.resume_page(), Some(8), "{error}");
-        assert!(error.to_string().contains("page cap"), "{error}");
+        assert!(error.report().to_string().contains("page cap"), "{error}");
         let mut requested = pages_requested(&server).await;
         requested.sort_unstable();
         assert_eq!(
@@ -739,7 +779,7 @@ async fn a_page_that_does_not_decode_ends_the_stream_with_its_resume_page() {
     let error = error.expect("error");
     assert_eq!(error.resume_page(), Some(2));
     assert!(
-        matches!(&error, Error::Listing { source, .. } if matches!(**source, Error::Decode(_))),
+        matches!(&error, Error::Listing(l) if matches!(l.error(), Error::Decode(_))),
         "{error:?}"
     );
 }
@@ -761,7 +801,7 @@ async fn assert_rejected_before_any_request(
     let items = drain(build(client.tasks()).stream()).await;
     assert_eq!(items.len(), 1, "one error, then the end: {items:?}");
     match &items[0] {
-        Err(Error::InvalidArgument { argument: a, .. }) => assert_eq!(*a, argument),
+        Err(Error::InvalidArgument(a)) => assert_eq!(a.argument(), argument),
         other => panic!("expected an invalid `{argument}`, got {other:?}"),
     }
     let pages = drain(build(client.tasks()).pages()).await;
@@ -770,7 +810,7 @@ async fn assert_rejected_before_any_request(
         [Err(Error::InvalidArgument { .. })]
     ));
     match build(client.tasks()).first_page().await {
-        Err(Error::InvalidArgument { argument: a, .. }) => assert_eq!(a, argument),
+        Err(Error::InvalidArgument(a)) => assert_eq!(a.argument(), argument),
         other => panic!("expected an invalid `{argument}`, got {other:?}"),
     }
     server.verify().await;

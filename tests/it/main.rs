@@ -12,6 +12,8 @@ mod support;
 
 mod api;
 mod architecture;
+mod config;
+mod errors;
 mod faults;
 mod handle;
 mod lies;
@@ -23,6 +25,7 @@ mod query;
 mod results;
 mod retries;
 mod secrets;
+mod submission;
 mod telemetry;
 
 #[cfg(all(feature = "cli", feature = "server"))]

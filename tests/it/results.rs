@@ -78,7 +78,7 @@ async fn a_truncated_json_result_is_an_error_not_fewer_rows() {
     let Err(Error::Decode(d)) = &got[2] else {
         panic!("{got:?}")
     };
-    assert!(d.message.contains("cut short"), "{d}");
+    assert!(d.message().contains("cut short"), "{d}");
     // The buffered path refuses it too.
     let e = c
         .run_sql("ns", "SELECT a FROM t")
@@ -131,9 +131,10 @@ async fn a_content_type_contradicting_the_requested_format_is_a_clear_error() {
     .await;
     let (c, _) = client(&server.uri());
     let e = c.run_sql("ns", "SELECT 1").await.unwrap_err();
-    let Error::Protocol(m) = &e else {
+    let Error::Protocol(p) = &e else {
         panic!("{e:?}")
     };
+    let m = p.message();
     assert!(m.contains("asked for json") && m.contains("arrow"), "{m}");
 }
 
@@ -267,4 +268,140 @@ async fn an_empty_arrow_body_is_no_batches_whole_or_streamed() {
         .await
         .unwrap();
     assert!(streamed.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 12: decode errors never carry a value; booleans are lenient
+// ---------------------------------------------------------------------------------------------
+
+/// A value that looks like a secret, in a result row.
+const SECRET_CELL: &str = "AKIA-row-secret-4f9e2b7c";
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)] // decoded to fail: the fields are never read
+struct Typed {
+    id: i64,
+    price: i64,
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_row_that_does_not_fit_names_row_column_types_and_task_never_the_value() {
+    use crate::support::trace;
+    use tracing_subscriber::fmt::format::FmtSpan;
+
+    let server = MockServer::start().await;
+    let body = format!(r#"[{{"id":1,"price":5}},{{"id":2,"price":"{SECRET_CELL}"}}]"#);
+    serve_result(
+        &server,
+        ResponseTemplate::new(200).set_body_raw(body, "application/json"),
+    )
+    .await;
+    let (out, guard) = trace::capture(FmtSpan::FULL);
+    let (c, _) = client(&server.uri());
+    let whole = c.run_sql("ns", "SELECT id, price FROM t").await.unwrap();
+    let streamed: Vec<Result<Typed, Error>> = futures::StreamExt::collect(
+        c.run_sql("ns", "SELECT id, price FROM t")
+            .result_stream()
+            .await
+            .unwrap()
+            .rows_stream::<Typed>(),
+    )
+    .await;
+    let errors = [
+        whole.rows::<Typed>().unwrap_err(),
+        streamed.into_iter().find_map(Result::err).unwrap(),
+    ];
+    for e in &errors {
+        tracing::error!(error = %e, debug = ?e, report = %e.report(), "decode failed");
+    }
+    drop(guard);
+    for e in &errors {
+        let Error::Decode(d) = e else { panic!("{e:?}") };
+        assert_eq!((d.row(), d.column()), (Some(1), Some("price")), "{e}");
+        assert_eq!(d.task_id().map(|t| t.as_str()), Some(ID));
+        let text = e.to_string();
+        assert!(text.contains("row 1, column `price`"), "{text}");
+        assert!(
+            text.contains("invalid type: string, expected i64"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("task {ID}")), "{text}");
+        assert!(!format!("{e}{e:?}").contains(SECRET_CELL), "{e:?}");
+        assert!(!format!("{e}{e:?}").contains("AKIA"), "{e:?}");
+    }
+    let logged = out.text();
+    assert!(
+        logged.contains("decode failed"),
+        "the capture works: {logged}"
+    );
+    assert!(!logged.contains(SECRET_CELL), "{logged}");
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Flags {
+    id: i64,
+    done: bool,
+    seen: Option<bool>,
+}
+
+#[tokio::test]
+async fn zero_and_one_decode_into_bool_in_rows() {
+    let server = MockServer::start().await;
+    let body = r#"[{"id":1,"done":1,"seen":0},{"id":2,"done":0,"seen":null},{"id":3,"done":true,"seen":"true"},{"id":4,"done":"false","seen":1}]"#;
+    serve_result(
+        &server,
+        ResponseTemplate::new(200).set_body_raw(body, "application/json"),
+    )
+    .await;
+    let (c, _) = client(&server.uri());
+    let expected = vec![
+        Flags {
+            id: 1,
+            done: true,
+            seen: Some(false),
+        },
+        Flags {
+            id: 2,
+            done: false,
+            seen: None,
+        },
+        Flags {
+            id: 3,
+            done: true,
+            seen: Some(true),
+        },
+        Flags {
+            id: 4,
+            done: false,
+            seen: Some(true),
+        },
+    ];
+    let whole = c.run_sql("ns", "SELECT * FROM flags").await.unwrap();
+    assert_eq!(whole.rows::<Flags>().unwrap(), expected);
+    let streamed: Vec<Flags> = c
+        .run_sql("ns", "SELECT * FROM flags")
+        .result_stream()
+        .await
+        .unwrap()
+        .rows_stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(streamed, expected);
+    // Only 0 and 1: another number is not a bool, nor is a bool an integer.
+    let bad = MockServer::start().await;
+    serve_result(
+        &bad,
+        ResponseTemplate::new(200)
+            .set_body_raw(r#"[{"id":1,"done":2,"seen":null}]"#, "application/json"),
+    )
+    .await;
+    let (c, _) = client(&bad.uri());
+    let e = c
+        .run_sql("ns", "SELECT 1")
+        .await
+        .unwrap()
+        .rows::<Flags>()
+        .unwrap_err();
+    assert!(e.to_string().contains("row 0, column `done`"), "{e}");
 }

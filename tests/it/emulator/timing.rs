@@ -93,17 +93,12 @@ async fn a_failed_query_is_the_posts_400_when_held_and_task_failed_when_polled()
         assert!(err.task_id().is_some(), "{timing}");
         let message = match (&err, timing) {
             (Error::Api(api), Timing::Holding) => {
-                assert_eq!((api.status, api.code), (400, Some(1013)));
-                api.message.clone()
+                assert_eq!((api.status(), api.code()), (400, Some(1013)));
+                api.message().to_owned()
             }
-            (
-                Error::TaskFailed {
-                    status, message, ..
-                },
-                Timing::Detached,
-            ) => {
-                assert_eq!(*status, ArrayTaskStatus::Failed);
-                message.clone().unwrap_or_default()
+            (Error::TaskFailed(failed), Timing::Detached) => {
+                assert_eq!(*failed.status(), ArrayTaskStatus::Failed);
+                failed.message().unwrap_or_default().to_owned()
             }
             (other, _) => panic!("{timing}: unexpected {other:?}"),
         };

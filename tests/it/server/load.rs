@@ -398,13 +398,10 @@ async fn sigkill_mid_load_keeps_completed_results_and_fails_running_tasks() {
     }
     for id in &long {
         match client.task(id.clone()).await {
-            Err(Error::TaskFailed {
-                status: ArrayTaskStatus::Failed,
-                message,
-                ..
-            }) => assert!(
-                message.as_deref().unwrap_or("").contains("stopped while"),
-                "{message:?}"
+            Err(Error::TaskFailed(f)) if *f.status() == ArrayTaskStatus::Failed => assert!(
+                f.message().unwrap_or("").contains("stopped while"),
+                "{:?}",
+                f.message()
             ),
             other => panic!("the running task {id} should be FAILED: {other:?}"),
         }
@@ -557,12 +554,8 @@ async fn missing_or_garbage_auth_is_401() {
 /// Runs `sql` through the SDK and expects the task FAILED by the sandbox, with `why` in its message.
 async fn refused(client: &Client, sql: &str, why: &str) {
     match client.run_sql(NS, sql).await {
-        Err(Error::TaskFailed {
-            status: ArrayTaskStatus::Failed,
-            message,
-            ..
-        }) => {
-            let m = message.unwrap_or_default();
+        Err(Error::TaskFailed(f)) if *f.status() == ArrayTaskStatus::Failed => {
+            let m = f.message().unwrap_or_default();
             assert!(m.contains(why), "{sql}: {m}");
         }
         other => panic!("{sql}: expected the sandbox to refuse it, got {other:?}"),

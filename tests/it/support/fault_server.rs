@@ -26,8 +26,7 @@ pub struct Seen {
     pub target: String,
     /// Header names (lower case) and values.
     pub headers: Vec<(String, String)>,
-    /// The body. (No script reads it today; it is kept so that one can.)
-    #[allow(dead_code)]
+    /// The body.
     pub body: Vec<u8>,
     /// How many earlier requests had the same method and target (0 for the first).
     pub nth: usize,
@@ -175,6 +174,9 @@ pub enum Script {
     /// The head (announcing the whole body) and the first `n` body bytes; then nothing more: the
     /// connection stays open until the client leaves.
     StallAfter(Answer, usize),
+    /// Reads the request, waits (tokio time: paused in a test with `start_paused`), then sends the
+    /// whole answer, as a service holding a request until its work is done.
+    AnswerAfter(Duration, Answer),
     /// Reads the request and never answers; the connection stays open until the client leaves.
     Silent,
     /// Reads the request and resets the connection without sending a byte.
@@ -297,6 +299,13 @@ async fn serve(
             sock.write_all(&bytes).await?;
             sock.flush().await?;
             hold(sock).await
+        }
+        Script::AnswerAfter(wait, a) => {
+            tokio::time::sleep(wait).await;
+            let mut bytes = a.head();
+            bytes.extend_from_slice(&a.wire_body());
+            sock.write_all(&bytes).await?;
+            close_cleanly(sock).await
         }
         Script::Silent => hold(sock).await,
         Script::ResetNow => reset(sock),

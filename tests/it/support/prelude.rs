@@ -3,6 +3,7 @@
 //! `tiledb_cloud_tasks` directly.
 
 pub use tiledb_cloud_tasks::__private::{JsonRowDecoder, VirtualClock, parse_retry_after};
+pub use tiledb_cloud_tasks::error::TransportCause;
 pub use tiledb_cloud_tasks::lenient;
 pub use tiledb_cloud_tasks::list::{DEDUP_WINDOW, STALE_PAGES_LIMIT, total_pages_bound};
 pub use tiledb_cloud_tasks::model::{
@@ -11,6 +12,7 @@ pub use tiledb_cloud_tasks::model::{
     PaginationMetadata, PricingCurrency, QueryType, ResultFormat, SqlParameters, TASK_ID_HEADER,
 };
 pub use tiledb_cloud_tasks::policy::{PollPolicy, RetryPolicy};
+pub use tiledb_cloud_tasks::reqwest;
 pub use tiledb_cloud_tasks::{
     ApiError, Client, ClientBuilder, Credentials, Error, Result, ResultResponse, Secret,
     SqlResponse, SqlResult, TaskHandle, TaskId, TaskList, TaskOrder, TasksQuery, Update,

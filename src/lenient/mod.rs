@@ -17,7 +17,34 @@
 //! assert_eq!((rows[1].total, rows[1].mean), (7, None));
 //! ```
 //!
-//! A string that is not a number is still an error, naming the string.
+//! A string that is not a number is still an error (a [`DecodeError`](crate::DecodeError) names
+//! the row, the column and the types, never the string).
+//!
+//! # Booleans, always lenient
+//!
+//! SQLite has no boolean type: a `BOOLEAN` column holds `0` or `1`. So without any attribute, a
+//! `bool` field of the rows read by [`SqlResult::rows`](crate::SqlResult::rows) and
+//! [`ResultStream::rows_stream`](crate::ResultStream::rows_stream) also accepts `0` and `1` and the
+//! strings `"true"` and `"false"` (other numbers and strings are still errors). Only what decodes
+//! into a `bool` is affected.
+//!
+//! ```
+//! # use tiledb_cloud_tasks::__private::JsonRowDecoder;
+//! #[derive(serde::Deserialize)]
+//! struct Row { id: i64, done: bool }
+//!
+//! let mut decoder = JsonRowDecoder::<Row>::new(None);
+//! let rows: Vec<Row> = decoder
+//!     .push(br#"[{"id":1,"done":1},{"id":2,"done":0},{"id":3,"done":"true"}]"#)
+//!     .into_iter()
+//!     .collect::<Result<_, _>>()
+//!     .unwrap();
+//! assert_eq!(rows.iter().map(|r| r.done).collect::<Vec<_>>(), [true, false, true]);
+//! ```
+
+mod bools;
+
+pub(crate) use bools::Bools;
 
 use std::fmt::Display;
 use std::str::FromStr;
