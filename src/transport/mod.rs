@@ -16,8 +16,11 @@ use crate::auth::{Credentials, Scrubber};
 use crate::error::{Error, Result};
 use crate::model::API_KEY_HEADER;
 use crate::policy::{AttemptOutcome, Clock, RetryPolicy, TransferPolicy};
+use crate::telemetry;
 
 mod body;
+#[cfg(feature = "opentelemetry")]
+mod propagation;
 mod reply;
 
 use crate::task_id::TaskId;
@@ -53,6 +56,9 @@ pub(crate) struct Req {
     pub(crate) accept_encoding: Option<String>,
     pub(crate) kind: Kind,
     pub(crate) task_id: Option<TaskId>,
+    /// An error status this route answers in the normal course (the 404 of a result not stored):
+    /// not a failure of the attempt.
+    pub(crate) expected: Option<StatusCode>,
     pub(crate) timeout: Option<Duration>,
     /// The size limit of a body read whole.
     pub(crate) limit: Limit,
@@ -72,6 +78,7 @@ impl Req {
             accept_encoding: None,
             kind: Kind::Read,
             task_id: None,
+            expected: None,
             timeout: None,
             limit: Limit::Response,
             deadline: None,
@@ -97,6 +104,8 @@ pub(crate) struct Transport {
     transfer: TransferPolicy,
     /// Takes the client's own secrets out of error bodies, should a server echo them.
     scrubber: Scrubber,
+    /// Whether the SQL spans carry `db.query.text` (opt-in: a query may hold data).
+    pub(crate) trace_query_text: bool,
 }
 
 /// Everything a [`Transport`] is built from (the client builder's settings, unchecked).
@@ -115,6 +124,7 @@ pub(crate) struct Settings {
     pub(crate) retry: RetryPolicy,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) transfer: TransferPolicy,
+    pub(crate) trace_query_text: bool,
 }
 
 impl Transport {
@@ -168,6 +178,7 @@ impl Transport {
             accept_encoding,
             timeout,
             transfer: s.transfer,
+            trace_query_text: s.trace_query_text,
         })
     }
 }
@@ -250,19 +261,26 @@ impl Transport {
         loop {
             attempt += 1;
             let url = self.url(&req.segments, &req.query);
+            // The CLIENT span of this attempt (see `telemetry`). Its status is set below: Error on
+            // a 5xx, a transport failure, or a 4xx that ends the request and was not expected.
             let span = tracing::info_span!(
                 "http_request",
                 otel.name = %format_args!("{} {}", req.method, req.route),
                 otel.kind = "client",
+                otel.status_code = field::Empty,
                 http.request.method = %req.method,
-                url.full = %url,
+                url.full = %telemetry::url_full(&url),
+                url.template = req.route,
                 server.address = url.host_str().unwrap_or(""),
-                server.port = url.port_or_known_default(),
-                http.request.resend_count = attempt - 1,
+                server.port = url.port_or_known_default().map(i64::from),
+                http.request.resend_count = field::Empty,
                 http.response.status_code = field::Empty,
                 error.type = field::Empty,
-                tiledb.task_id = field::Empty,
+                tiledb.task.id = field::Empty,
             );
+            if attempt > 1 {
+                span.record("http.request.resend_count", i64::from(attempt - 1));
+            }
             let result = self
                 .attempt(req, url, stream_success)
                 .instrument(span.clone())
@@ -270,11 +288,14 @@ impl Transport {
             let (status, retry_after, connect, timeout) = match &result {
                 Ok(reply) => {
                     if let Some(id) = &reply.task_id {
-                        span.record("tiledb.task_id", id.as_str());
+                        span.record("tiledb.task.id", id.as_str());
                     }
-                    span.record("http.response.status_code", reply.status.as_u16());
-                    if reply.status.is_client_error() || reply.status.is_server_error() {
-                        span.record("error.type", reply.status.as_str());
+                    span.record(
+                        "http.response.status_code",
+                        i64::from(reply.status.as_u16()),
+                    );
+                    if reply.status.is_server_error() {
+                        telemetry::record_failure(&span, reply.status.as_str());
                     }
                     if reply.status.is_success() || reply.status.is_redirection() {
                         return result.map_err(|f| f.error);
@@ -282,7 +303,7 @@ impl Transport {
                     // A submission whose answer names a task is never sent again, whatever the
                     // status (a 503 or 429 included): the task exists, and `api` follows it.
                     if req.kind == Kind::Submit && reply.task_id.is_some() {
-                        return result.map_err(|f| f.error);
+                        return final_answer(&span, req, result);
                     }
                     (
                         Some(reply.status.as_u16()),
@@ -293,9 +314,9 @@ impl Transport {
                 }
                 Err(f) => {
                     if let Some(id) = &req.task_id {
-                        span.record("tiledb.task_id", id.as_str());
+                        span.record("tiledb.task.id", id.as_str());
                     }
-                    span.record("error.type", f.kind());
+                    telemetry::record_failure(&span, f.kind());
                     if f.fatal {
                         return result.map_err(|f| f.error);
                     }
@@ -311,7 +332,7 @@ impl Transport {
                 attempt,
             };
             if attempt >= max || !self.retry.should_retry(&outcome) {
-                return result.map_err(|f| f.error);
+                return final_answer(&span, req, result);
             }
             let mut delay = schedule.next(retry_after);
             if let Some(deadline) = req.deadline {
@@ -319,7 +340,7 @@ impl Transport {
                 let left = deadline.saturating_duration_since(self.clock.now());
                 if left <= delay {
                     tracing::warn!(parent: &span, attempt, "not retrying: the deadline comes first");
-                    return result.map_err(|f| f.error);
+                    return final_answer(&span, req, result);
                 }
                 delay = delay.min(left);
             }
@@ -366,6 +387,10 @@ impl Transport {
             }
             if trusted {
                 rb = self.authenticate(rb);
+            }
+            #[cfg(feature = "opentelemetry")]
+            {
+                rb = propagation::inject(rb);
             }
             if let Some(b) = &body {
                 rb = rb
@@ -527,6 +552,22 @@ impl Transport {
             None => rb,
         }
     }
+}
+
+/// The attempt that ends a request: a 4xx it got is the request's failure (status Error on the
+/// attempt's span), unless the route expects it (the 404 of a result not stored).
+fn final_answer(
+    span: &tracing::Span,
+    req: &Req,
+    result: std::result::Result<Reply, Failure>,
+) -> Result<Reply> {
+    if let Ok(reply) = &result
+        && reply.status.is_client_error()
+        && req.expected != Some(reply.status)
+    {
+        telemetry::record_failure(span, reply.status.as_str());
+    }
+    result.map_err(|f| f.error)
 }
 
 /// Same scheme, host and port: the only place credentials may go.

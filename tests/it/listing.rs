@@ -915,9 +915,9 @@ mod spans {
 
     struct PageField(Option<u64>);
     impl Visit for PageField {
-        fn record_u64(&mut self, field: &Field, value: u64) {
-            if field.name() == "page" {
-                self.0 = Some(value);
+        fn record_i64(&mut self, field: &Field, value: i64) {
+            if field.name() == "tiledb.page" {
+                self.0 = u64::try_from(value).ok();
             }
         }
         fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
@@ -940,7 +940,7 @@ mod spans {
     }
 
     #[tokio::test]
-    async fn each_page_fetched_has_one_tasks_page_span_under_the_callers_span() {
+    async fn each_page_fetched_has_one_tasks_get_span_under_the_listing_under_the_callers_span() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/v1/tasks"))
@@ -968,7 +968,10 @@ mod spans {
         assert_eq!(got.len(), 6);
 
         let seen = recorder.0.lock().expect("lock").clone();
-        let mut pages: Vec<&Seen> = seen.iter().filter(|s| s.name == "tasks_page").collect();
+        let lists: Vec<&Seen> = seen.iter().filter(|s| s.name == "list_tasks").collect();
+        assert_eq!(lists.len(), 1, "one listing span: {seen:?}");
+        assert_eq!(lists[0].parent, Some("report"));
+        let mut pages: Vec<&Seen> = seen.iter().filter(|s| s.name == "tasks_get").collect();
         pages.sort_by_key(|s| s.page);
         assert_eq!(
             pages.iter().map(|s| s.page).collect::<Vec<_>>(),
@@ -976,12 +979,12 @@ mod spans {
             "one span per page, the retried page and the check after the full last one included"
         );
         assert!(
-            pages.iter().all(|s| s.parent == Some("report")),
-            "prefetched pages too are children of the caller's span: {pages:?}"
+            pages.iter().all(|s| s.parent == Some("list_tasks")),
+            "prefetched pages too are children of the listing's span: {pages:?}"
         );
         let attempts: Vec<&Seen> = seen.iter().filter(|s| s.name == "http_request").collect();
         assert_eq!(attempts.len(), 5, "three pages, one retried, and the check");
-        assert!(attempts.iter().all(|s| s.parent == Some("tasks_page")));
+        assert!(attempts.iter().all(|s| s.parent == Some("tasks_get")));
     }
 }
 
@@ -1096,16 +1099,33 @@ mod gated {
 #[cfg(feature = "server")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_prefetch_several_requests_are_in_flight_while_the_consumer_works() {
+    pages_in_flight_while_the_consumer_works(Some(3)).await;
+}
+
+/// The default settings prefetch: `DEFAULT_PREFETCH` (4) pages are requested while the consumer
+/// works on the first, so a slow link does not cost a round trip per page.
+#[cfg(feature = "server")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_four_pages_are_fetched_ahead_while_the_consumer_works() {
+    assert_eq!(tiledb_cloud_tasks::list::DEFAULT_PREFETCH, 4);
+    pages_in_flight_while_the_consumer_works(None).await;
+}
+
+/// With `prefetch(setting)` (`None`: the default), page 1 answered and its first task taken, the
+/// next `depth` pages are requested at once; never more than `depth` are in flight.
+#[cfg(feature = "server")]
+async fn pages_in_flight_while_the_consumer_works(setting: Option<usize>) {
     use std::sync::atomic::Ordering;
-    const DEPTH: usize = 3;
+    let depth = setting.unwrap_or(tiledb_cloud_tasks::list::DEFAULT_PREFETCH);
     const PER_PAGE: u64 = 2;
-    const TOTAL: u64 = 8;
-    let (uri, gate, mut arrivals) = gated::start(PER_PAGE, TOTAL).await;
-    let mut stream = client_for(&uri)
-        .tasks()
-        .per_page(PER_PAGE)
-        .prefetch(DEPTH)
-        .stream();
+    // More pages than page 1 and the pages ahead.
+    let total_pages = depth as u64 + 5;
+    let (uri, gate, mut arrivals) = gated::start(PER_PAGE, total_pages).await;
+    let mut list = client_for(&uri).tasks().per_page(PER_PAGE);
+    if let Some(d) = setting {
+        list = list.prefetch(d);
+    }
+    let mut stream = list.stream();
 
     // Page 1 is let through; the consumer takes its first task and then works on it (it does not
     // poll the stream again until the test says so).
@@ -1121,32 +1141,32 @@ async fn with_prefetch_several_requests_are_in_flight_while_the_consumer_works()
         }
     );
 
-    // Meanwhile the next DEPTH pages are requested, all at once, none answered yet.
+    // Meanwhile the next depth pages are requested, all at once, none answered yet.
     let mut ahead = Vec::new();
-    for _ in 0..DEPTH {
+    for _ in 0..depth {
         ahead.push(gated::next_arrival(&mut arrivals).await);
     }
     ahead.sort_by_key(|a| a.page);
     assert_eq!(
         ahead.iter().map(|a| a.page).collect::<Vec<_>>(),
-        [2, 3, 4],
-        "the next {DEPTH} pages"
+        (2..=depth as u64 + 1).collect::<Vec<_>>(),
+        "the next {depth} pages"
     );
     assert!(
         ahead.iter().all(|a| a.consumed <= 1),
         "requested before the consumer needed them: {ahead:?}"
     );
-    assert_eq!(gate.in_flight.load(Ordering::SeqCst), DEPTH);
+    assert_eq!(gate.in_flight.load(Ordering::SeqCst), depth);
 
-    // The gate opens for good; the rest comes in order, and never more than DEPTH at once.
+    // The gate opens for good; the rest comes in order, and never more than depth at once.
     gate.open(1_000);
     let mut got = vec![first.id.clone().unwrap_or_default()];
     while let Some(t) = stream.try_next().await.expect("ok") {
         got.push(t.id.clone().unwrap_or_default());
         gate.consumed.fetch_add(1, Ordering::SeqCst);
     }
-    assert_eq!(got, expected_ids(1..=TOTAL, PER_PAGE));
-    assert_eq!(gate.max_in_flight.load(Ordering::SeqCst), DEPTH);
+    assert_eq!(got, expected_ids(1..=total_pages, PER_PAGE));
+    assert_eq!(gate.max_in_flight.load(Ordering::SeqCst), depth);
 }
 
 #[cfg(feature = "server")]
