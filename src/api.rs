@@ -20,6 +20,7 @@ use crate::policy::Clock;
 use crate::task_id::TaskId;
 use crate::telemetry;
 pub(crate) use crate::transport::Payload;
+pub(crate) use crate::transport::check_segment;
 use crate::transport::{Kind, Limit, Reply, Req, Transport, empty_body_error};
 
 /// The low-level Tasks API. Get one from [`Client::api`](crate::Client::api); it is a cheap clone
@@ -124,26 +125,6 @@ pub(crate) enum ResultOutcome {
     Pending { retry_after: Option<Duration> },
     /// 404: not stored, expired, or the task failed (look the task up to tell which).
     NotAvailable { body: Option<ErrorBody> },
-}
-
-/// Refuses what cannot be a path segment before anything is sent.
-pub(crate) fn check_segment(argument: &'static str, value: &str) -> Result<()> {
-    if value.trim().is_empty() {
-        return Err(Error::invalid(argument, "is empty"));
-    }
-    if value == "." || value == ".." {
-        return Err(Error::invalid(
-            argument,
-            format!("{value:?} is not a valid {argument}"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(Error::invalid(argument, "contains control characters"));
-    }
-    if value.len() > 1024 {
-        return Err(Error::invalid(argument, "is longer than 1024 bytes"));
-    }
-    Ok(())
 }
 
 /// The reply of a route whose only success is 200: an error status becomes its

@@ -19,15 +19,19 @@ use crate::policy::{AttemptOutcome, Clock, RetryPolicy, TransferPolicy};
 use crate::telemetry;
 
 mod body;
+mod failure;
 #[cfg(feature = "opentelemetry")]
 mod propagation;
 mod reply;
+mod segment;
 
 use crate::task_id::TaskId;
 pub(crate) use body::Limit;
+use failure::Failure;
 pub use reply::parse_retry_after;
 use reply::{Body, ERROR_BODY_LIMIT, fault_error, read_limited, task_id_of, transport_error};
 pub(crate) use reply::{Payload, Reply, empty_body_error};
+pub(crate) use segment::check_segment;
 
 /// The most redirects one attempt follows.
 pub(crate) const MAX_REDIRECTS: usize = 10;
@@ -180,52 +184,6 @@ impl Transport {
             transfer: s.transfer,
             trace_query_text: s.trace_query_text,
         })
-    }
-}
-
-/// Why one attempt got no usable reply, before the retry decision.
-struct Failure {
-    error: Error,
-    /// No connection was made: the request was certainly not processed.
-    connect: bool,
-    timeout: bool,
-    /// Retrying cannot help (a redirect loop, an unusable `Location`, a body past its limit).
-    fatal: bool,
-    /// What went wrong, for the span's `error.type`.
-    label: &'static str,
-}
-
-impl Failure {
-    fn new(error: Error, connect: bool, timeout: bool) -> Self {
-        let label = if timeout {
-            "timeout"
-        } else if connect {
-            "connect"
-        } else {
-            "transport"
-        };
-        Failure {
-            error,
-            connect,
-            timeout,
-            fatal: false,
-            label,
-        }
-    }
-
-    /// A failure no retry can help; `label` names it (`redirect`, `too_large`).
-    fn fatal(error: Error, label: &'static str) -> Self {
-        Failure {
-            error,
-            connect: false,
-            timeout: false,
-            fatal: true,
-            label,
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        self.label
     }
 }
 
