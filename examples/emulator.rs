@@ -3,7 +3,7 @@
 //! piece of "your code" that must survive a busy service.
 //!
 //! ```sh
-//! cargo run --example emulator
+//! cargo run --example emulator --features server
 //! ```
 //!
 //! The same steps as a test are in docs/testing-with-the-local-server.md.

@@ -6,7 +6,7 @@
 //! argument.
 //!
 //! ```sh
-//! cargo run --example quickstart
+//! cargo run --example quickstart --features server
 //! ```
 
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! wait from the id alone, with progress updates: no second query is run.
 //!
 //! ```sh
-//! cargo run --example resume_task
+//! cargo run --example resume_task --features server
 //! ```
 
 use std::time::Duration;

@@ -3,9 +3,9 @@
 //!
 //! ```sh
 //! # Against TileDB Cloud (TILEDB_REST_TOKEN, TILEDB_REST_HOST, ~/.tiledb/cloud.json):
-//! TILEDB_REST_TOKEN=... cargo run --example stream_tasks -- my-namespace
+//! TILEDB_REST_TOKEN=... cargo run --example stream_tasks --features server -- my-namespace
 //! # With no account: a few queries on the embedded local server, then the listing.
-//! cargo run --example stream_tasks
+//! cargo run --example stream_tasks --features server
 //! ```
 
 use std::collections::BTreeMap;

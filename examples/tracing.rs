@@ -1,10 +1,12 @@
-//! The quickstart's work with a tracing subscriber: every wait (`task_wait`), every HTTP attempt
-//! (`http_request`, with the OpenTelemetry HTTP client fields), every page (`tasks_page`), and the
-//! local server's own request spans, printed as they close.
+//! The quickstart's work with a tracing subscriber: every query (`run_sql`, with the OpenTelemetry
+//! database fields), every HTTP attempt (`http_request`, with the HTTP client fields), every
+//! listing (`list_tasks`) and page (`tasks_get`), and the local server's own request spans,
+//! printed as they close. Their names and fields follow the OpenTelemetry conventions, for
+//! `tracing-opentelemetry` (see the README's "Tracing").
 //!
 //! ```sh
-//! cargo run --example tracing
-//! RUST_LOG=debug cargo run --example tracing   # more detail
+//! cargo run --example tracing --features server
+//! RUST_LOG=debug cargo run --example tracing --features server   # more detail
 //! ```
 
 use std::time::Duration;

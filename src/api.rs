@@ -3,7 +3,7 @@
 //! [`TaskHandle`](crate::TaskHandle) and [`TaskList`](crate::TaskList) are built on these.
 //!
 //! This is the only module that turns an HTTP answer (status, headers, body) into meaning. Each
-//! route has one function here that returns a typed outcome ([`Submission`], [`ResultOutcome`],
+//! route has one function here that returns a typed outcome (`Submission`, `ResultOutcome`,
 //! a task, a page); the public calls and the handle and stream all go through it, so a new status
 //! or header is handled once, for everyone.
 
@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
+use tracing::{Instrument as _, field};
 
 use crate::error::{DecodeError, Error, Result};
 use crate::model::{ArrayTask, ArrayTaskData, ErrorBody, ResultFormat, SqlParameters, TasksQuery};
 use crate::policy::Clock;
 use crate::task_id::TaskId;
+use crate::telemetry;
 pub(crate) use crate::transport::Payload;
 use crate::transport::{Kind, Reply, Req, Transport, empty_body_error};
 
@@ -193,6 +195,26 @@ impl TasksApi {
         params: &SqlParameters,
         accept_encoding: Option<&str>,
     ) -> Result<SqlResponse> {
+        let span = self.sql_span(false, namespace, params);
+        let result = self
+            .run_sql_untraced(namespace, params, accept_encoding)
+            .instrument(span.clone())
+            .await;
+        if let Ok(answer) = &result
+            && let Some(id) = answer.task_id()
+        {
+            span.record("tiledb.task.id", id.as_str());
+        }
+        telemetry::record_result(&span, &result);
+        result
+    }
+
+    async fn run_sql_untraced(
+        &self,
+        namespace: &str,
+        params: &SqlParameters,
+        accept_encoding: Option<&str>,
+    ) -> Result<SqlResponse> {
         // The client's own time limit: this call has no deadline to bound it otherwise.
         let timeout = self.transport.timeout();
         match self
@@ -211,6 +233,52 @@ impl TasksApi {
             Submission::Accepted { task_id } => Ok(SqlResponse::NoContent { task_id }),
             Submission::Orphaned { error, .. } | Submission::Lost { error } => Err(error),
         }
+    }
+
+    /// The INTERNAL span of an SQL operation (see `telemetry`): `run_sql` for a handle's whole
+    /// run (`handle`), else `sql_submit`; the database attributes, and the query's text only when
+    /// the client opted in.
+    pub(crate) fn sql_span(
+        &self,
+        handle: bool,
+        namespace: &str,
+        params: &SqlParameters,
+    ) -> tracing::Span {
+        let query = params.query.as_deref().unwrap_or("");
+        let operation = telemetry::sql_operation(query);
+        let span = if handle {
+            tracing::info_span!(
+                "run_sql",
+                otel.name = %telemetry::sql_span_name(operation, namespace),
+                otel.kind = "internal",
+                otel.status_code = field::Empty,
+                error.type = field::Empty,
+                db.system.name = telemetry::DB_SYSTEM,
+                db.namespace = namespace,
+                db.operation.name = operation,
+                db.query.text = field::Empty,
+                tiledb.task.id = field::Empty,
+                tiledb.polls = field::Empty,
+                tiledb.deadline_ms = field::Empty,
+            )
+        } else {
+            tracing::info_span!(
+                "sql_submit",
+                otel.name = %telemetry::sql_span_name(operation, namespace),
+                otel.kind = "internal",
+                otel.status_code = field::Empty,
+                error.type = field::Empty,
+                db.system.name = telemetry::DB_SYSTEM,
+                db.namespace = namespace,
+                db.operation.name = operation,
+                db.query.text = field::Empty,
+                tiledb.task.id = field::Empty,
+            )
+        };
+        if self.transport.trace_query_text {
+            span.record("db.query.text", query);
+        }
+        span
     }
 
     /// The SQL submission and what its answer means; with `stream`, rows are left unread.
@@ -295,6 +363,20 @@ impl TasksApi {
     /// `GET /v1/task/{id}`: one task.
     pub async fn task_id_get(&self, id: impl Into<TaskId>) -> Result<ArrayTask> {
         let id = id.into();
+        let span = tracing::info_span!(
+            "task_id_get",
+            otel.kind = "internal",
+            otel.status_code = field::Empty,
+            error.type = field::Empty,
+            tiledb.task.id = id.as_str(),
+        );
+        let result = self.task(&id).instrument(span.clone()).await;
+        telemetry::record_result(&span, &result);
+        result
+    }
+
+    /// `GET /v1/task/{id}`, inside the caller's span.
+    pub(crate) async fn task(&self, id: &TaskId) -> Result<ArrayTask> {
         check_segment("task id", id.as_str())?;
         let mut req = self.request("/v1/task/{id}", vec!["task".into(), id.as_str().into()]);
         req.task_id = Some(id.clone());
@@ -302,9 +384,9 @@ impl TasksApi {
         let reply = only_200(self.transport.send(&req).await?, route).await?;
         let body = reply.bytes().await?;
         if body.is_empty() {
-            return Err(empty_body_error(route, "a task (an ArrayTask)", Some(&id)));
+            return Err(empty_body_error(route, "a task (an ArrayTask)", Some(id)));
         }
-        DecodeError::json("ArrayTask", &body, Some(&id)).map_err(|e| self.scrubbed(e))
+        DecodeError::json("ArrayTask", &body, Some(id)).map_err(|e| self.scrubbed(e))
     }
 
     /// `GET /v1/task/{id}/result`: the stored result, or word that it is still running (202) or not
@@ -314,16 +396,28 @@ impl TasksApi {
         id: impl Into<TaskId>,
         accept_encoding: Option<&str>,
     ) -> Result<ResultResponse> {
-        Ok(
-            match self.result(&id.into(), accept_encoding, false).await? {
+        let id = id.into();
+        let span = tracing::info_span!(
+            "task_id_result_get",
+            otel.kind = "internal",
+            otel.status_code = field::Empty,
+            error.type = field::Empty,
+            tiledb.task.id = id.as_str(),
+        );
+        let result = async {
+            Ok(match self.result(&id, accept_encoding, false).await? {
                 ResultOutcome::Ready { content_type, body } => ResultResponse::Ready {
                     content_type,
                     body: body.bytes().await?,
                 },
                 ResultOutcome::Pending { retry_after } => ResultResponse::Running { retry_after },
                 ResultOutcome::NotAvailable { body } => ResultResponse::NotAvailable { body },
-            },
-        )
+            })
+        }
+        .instrument(span.clone())
+        .await;
+        telemetry::record_result(&span, &result);
+        result
     }
 
     /// A result poll and what its answer means; with `stream`, a ready body is left unread.
@@ -340,6 +434,8 @@ impl TasksApi {
         );
         req.task_id = Some(id.clone());
         req.accept_encoding = accept_encoding.map(str::to_owned);
+        // "Not stored, expired, or failed": an answer, not a failed request.
+        req.expected = Some(StatusCode::NOT_FOUND);
         let reply = if stream {
             self.transport.send_streaming(&req).await?
         } else {
@@ -384,6 +480,43 @@ impl TasksApi {
     /// `GET /v1/tasks`: one page of tasks matching `query`. For every page as a stream, see
     /// [`Client::tasks`](crate::Client::tasks).
     pub async fn tasks_get(&self, query: &TasksQuery) -> Result<ArrayTaskData> {
+        self.clone().page(query.clone()).await
+    }
+
+    /// `tasks_get` as a `'static` future whose span is made now, as a child of the current span
+    /// (a prefetch spawns it, and its span must still be the listing's child).
+    pub(crate) fn page(
+        self,
+        query: TasksQuery,
+    ) -> impl Future<Output = Result<ArrayTaskData>> + Send + 'static {
+        let span = tracing::info_span!(
+            "tasks_get",
+            otel.kind = "internal",
+            otel.status_code = field::Empty,
+            error.type = field::Empty,
+            tiledb.page = telemetry::int(query.page.unwrap_or(1)),
+            tiledb.per_page = query.per_page.map(telemetry::int),
+            tiledb.tasks = field::Empty,
+            tiledb.total_pages = field::Empty,
+        );
+        let record = span.clone();
+        async move {
+            let result = self.page_untraced(&query).await;
+            match &result {
+                Ok(data) => {
+                    record.record("tiledb.tasks", telemetry::int(data.array_tasks.len()));
+                    if let Some(t) = data.pagination_metadata.and_then(|m| m.total_pages) {
+                        record.record("tiledb.total_pages", telemetry::int(t));
+                    }
+                }
+                Err(e) => telemetry::record_failure(&record, &telemetry::error_type(e)),
+            }
+            result
+        }
+        .instrument(span)
+    }
+
+    async fn page_untraced(&self, query: &TasksQuery) -> Result<ArrayTaskData> {
         let mut req = self.request("/v1/tasks", vec!["tasks".into()]);
         req.query = query.to_pairs()?;
         let route = "GET /v1/tasks";

@@ -38,6 +38,7 @@ fn require_arrow(format: &ResultFormat) -> Result<()> {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "arrow")))]
 impl SqlResult {
     /// The schema and every record batch of an Arrow result. Zero rows still have a schema; an
     /// empty body (which some services send for "nothing") is an empty schema and no batches.
@@ -64,6 +65,7 @@ impl SqlResult {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "arrow")))]
 impl ResultStream {
     /// The record batches of an Arrow result, decoded as the body arrives: memory holds one batch
     /// at a time. A stream cut short ends with an error, never silently.

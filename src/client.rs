@@ -141,6 +141,7 @@ pub struct ClientBuilder {
     clock: Arc<dyn Clock>,
     accept_encoding: Option<String>,
     verify_tls: bool,
+    trace_query_text: bool,
 }
 
 impl Default for ClientBuilder {
@@ -159,6 +160,7 @@ impl Default for ClientBuilder {
             clock: Arc::new(TokioClock),
             accept_encoding: None,
             verify_tls: true,
+            trace_query_text: false,
         }
     }
 }
@@ -279,6 +281,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Records each query's text in its span (`db.query.text`, by the OpenTelemetry database
+    /// conventions). Off by default: a query may hold data (literals, names) that does not belong
+    /// in a trace store.
+    pub fn trace_query_text(mut self, record: bool) -> Self {
+        self.trace_query_text = record;
+        self
+    }
+
     /// Checks every setting and builds the client.
     pub fn build(self) -> Result<Client> {
         let base = match &self.host {
@@ -300,6 +310,7 @@ impl ClientBuilder {
             http: self.http,
             retry: self.retry,
             clock: self.clock,
+            trace_query_text: self.trace_query_text,
         })?;
         Ok(Client {
             inner: Arc::new(Inner {

@@ -1,5 +1,14 @@
 #![doc = include_str!("../README.md")]
+//!
+//! # Runtime
+//!
+//! The crate runs on [Tokio](https://tokio.rs) 1.x: every future and stream it returns must be
+//! polled inside a Tokio runtime, multi-thread or current-thread (`#[tokio::main]`,
+//! `#[tokio::main(flavor = "current_thread")]`, `#[tokio::test]` all work). A listing's prefetch
+//! ([`TaskList`]) spawns its page fetches on that runtime; nothing else is spawned. Other
+//! executors (async-std, smol) are not supported: reqwest needs Tokio's I/O driver and timers.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // `deny`, not `forbid`: the local server has one reviewed module of `unsafe` calls (SQLite's
 // process-wide heap limit and glibc's malloc_trim, which rusqlite and std do not wrap), allowed
 // there alone: `src/server/sqlite_limits.rs`. Every other module forbids unsafe code itself.
@@ -20,9 +29,11 @@ pub mod policy;
 mod result;
 mod rows;
 #[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
 mod task;
 mod task_id;
+mod telemetry;
 mod transport;
 
 pub use api::{ResultResponse, SqlResponse, TasksApi};
@@ -62,4 +73,5 @@ pub use {bytes, futures, serde_json, url};
 
 /// The Arrow crates this crate decodes with (feature `arrow`), so your versions match.
 #[cfg(feature = "arrow")]
+#[cfg_attr(docsrs, doc(cfg(feature = "arrow")))]
 pub use {arrow_array, arrow_schema};

@@ -7,6 +7,7 @@ use crate::client::{Client, ClientBuilder};
 use crate::error::Result;
 use crate::server::LocalServer;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 impl LocalServer {
     /// A client builder pointed at this server with its default user's key; refine it (policies,
     /// clock) before building.

@@ -19,6 +19,8 @@ use super::exit::EXIT_CODES_HELP;
 pub struct Cli {
     /// The service's address, e.g. https://api.tiledb.com or http://127.0.0.1:8181 (overrides
     /// TILEDB_REST_HOST and the config file).
+    // This text is the `--help` of a terminal, where `<...>` around a URL would be noise.
+    #[allow(rustdoc::bare_urls)]
     #[arg(long, global = true, value_name = "URL")]
     pub host: Option<String>,
 

@@ -2,8 +2,6 @@
 
 use std::collections::VecDeque;
 
-use tracing::Instrument as _;
-
 use crate::api::TasksApi;
 use crate::error::{Error, Result};
 use crate::model::{ArrayTaskData, TasksQuery};
@@ -76,29 +74,14 @@ impl Fetcher {
     }
 }
 
-/// Fetches one page, in a `tasks_page` span (one per page fetched; the transport's `http_request`
-/// spans, one per attempt, are its children). The span is created when this is called.
+/// Fetches one page: a `TasksApi::tasks_get`, whose span (one per page fetched, a child of the
+/// listing's; the transport's `http_request` spans, one per attempt, are its children) is created
+/// when this is called.
 fn fetch(
     api: TasksApi,
     mut query: TasksQuery,
     page: u64,
 ) -> impl Future<Output = Result<ArrayTaskData>> + Send + 'static {
     query.page = Some(page);
-    let span = tracing::info_span!(
-        "tasks_page",
-        page,
-        per_page = query.per_page,
-        items = tracing::field::Empty,
-        total_pages = tracing::field::Empty,
-    );
-    let record = span.clone();
-    async move {
-        let data = api.tasks_get(&query).await?;
-        record.record("items", data.array_tasks.len());
-        if let Some(t) = data.pagination_metadata.and_then(|m| m.total_pages) {
-            record.record("total_pages", t);
-        }
-        Ok(data)
-    }
-    .instrument(span)
+    api.page(query)
 }

@@ -77,6 +77,7 @@ use crate::model::{
     ArrayTask, ArrayTaskData, ArrayTaskStatus, ArrayTaskType, FileType, TaskOrder, TasksQuery,
     for_each_filter,
 };
+use crate::telemetry::{self, InSpan as _};
 
 mod fetch;
 mod pager;
@@ -105,7 +106,7 @@ pub const DEFAULT_MAX_PAGES: u64 = 100_000;
 /// ([`TaskList::dedup_window`]).
 pub const DEDUP_WINDOW: usize = 10_000;
 
-/// Every task matching a query, as a stream. Get one from [`Client::tasks`], refine it with the
+/// Every task matching a query, as a stream. Get one from [`Client::tasks`](crate::Client::tasks), refine it with the
 /// filter methods (the same as [`TasksQuery`]'s), then call [`stream`](TaskList::stream),
 /// [`pages`](TaskList::pages) or [`first_page`](TaskList::first_page).
 ///
@@ -211,9 +212,14 @@ impl TaskList {
             query.end = Some(query.start.map_or(now, |s| s.max(now)));
         }
         async_stream::stream! {
+            // Polled inside the listing's span (`list_span`).
+            let failed = |e: Error| -> Result<ArrayTaskData> {
+                telemetry::record_failure(&tracing::Span::current(), &telemetry::error_type(&e));
+                Err(e)
+            };
             // Check the arguments once, before any request.
             if let Err(e) = query.to_pairs() {
-                yield Err(e.into());
+                yield failed(e.into());
                 return;
             }
             let first = query.page.unwrap_or(1);
@@ -221,14 +227,17 @@ impl TaskList {
             let mut pager = Pager::new(query.per_page, dedup_window);
             let mut fetcher = Fetcher::new(api, query, prefetch);
             let mut page_no = first;
+            let mut fetched: u64 = 0;
             loop {
                 let data = match fetcher.next(page_no).await {
                     Ok(d) => d,
                     Err(e) => {
-                        yield Err(listing_error(page_no, e));
+                        yield failed(listing_error(page_no, e));
                         return;
                     }
                 };
+                fetched += 1;
+                tracing::Span::current().record("tiledb.pages", telemetry::int(fetched));
                 let meta = data.pagination_metadata;
                 let (tasks, next) = match pager.page(page_no, data) {
                     Step::End(tasks) => (tasks, None),
@@ -242,7 +251,7 @@ impl TaskList {
                         (tasks, Some(next))
                     }
                     Step::Stop { resume_page, error } => {
-                        yield Err(listing_error(resume_page, error));
+                        yield failed(listing_error(resume_page, error));
                         return;
                     }
                 };
@@ -251,7 +260,7 @@ impl TaskList {
                 }
                 let Some(next) = next else { return };
                 if next > last_allowed || next == page_no {
-                    yield Err(listing_error(next, Error::protocol(format!(
+                    yield failed(listing_error(next, Error::protocol(format!(
                         "stopped after {max_pages} pages (the page cap) with no end in sight; \
                          the service may not be paginating"
                     ))));
@@ -260,8 +269,20 @@ impl TaskList {
                 page_no = next;
             }
         }
-        .boxed()
+        .in_span(list_span)
     }
+}
+
+/// The listing's INTERNAL span (see `telemetry`), made at the stream's first poll so that it is
+/// a child of the consumer's span; each page is a `tasks_get` span under it.
+fn list_span() -> tracing::Span {
+    tracing::info_span!(
+        "list_tasks",
+        otel.kind = "internal",
+        otel.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        tiledb.pages = tracing::field::Empty,
+    )
 }
 
 /// `t`, or the next whole second when `t` has a fraction.

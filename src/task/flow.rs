@@ -15,6 +15,7 @@ use crate::model::{ResultFormat, SqlParameters, TASK_ID_HEADER};
 use crate::policy::{Clock, PollPolicy};
 use crate::result::{ResultStream, SqlResult};
 use crate::task_id::TaskId;
+use crate::telemetry;
 
 impl TaskHandle {
     /// The whole flow; `tx` receives progress when watched.
@@ -24,17 +25,23 @@ impl TaskHandle {
         stream: bool,
     ) -> Result<Fetched> {
         let policy = self.poll.clone();
-        let span = tracing::info_span!(
-            "task_wait",
-            tiledb.task_id = self.task_id().map(|t| t.as_str()),
-            namespace = match &self.start {
-                Start::Submit { namespace, .. } => Some(namespace.as_str()),
-                Start::Resume(_) => None,
-            },
-            deadline_ms = policy.get_deadline().map(|d| d.as_millis() as u64),
-            polls = field::Empty,
-            outcome = field::Empty,
-        );
+        // The operation's INTERNAL span (see `telemetry`): a query's `run_sql`, with the database
+        // attributes, or a resumed task's `task_wait`.
+        let span = match &self.start {
+            Start::Submit { namespace, params } => self.api.sql_span(true, namespace, params),
+            Start::Resume(id) => tracing::info_span!(
+                "task_wait",
+                otel.kind = "internal",
+                otel.status_code = field::Empty,
+                error.type = field::Empty,
+                tiledb.task.id = id.as_str(),
+                tiledb.polls = field::Empty,
+                tiledb.deadline_ms = field::Empty,
+            ),
+        };
+        if let Some(d) = policy.get_deadline() {
+            span.record("tiledb.deadline_ms", telemetry::int(d.as_millis()));
+        }
         let clock = Arc::clone(self.api.clock());
         let mut waiter = Waiter {
             started: clock.now(),
@@ -46,16 +53,8 @@ impl TaskHandle {
             stream,
         };
         let result = self.flow(&mut waiter).instrument(span.clone()).await;
-        span.record("polls", waiter.polls);
-        span.record(
-            "outcome",
-            match &result {
-                Ok(_) => "completed",
-                Err(Error::Timeout(_)) => "timeout",
-                Err(Error::TaskFailed(_)) => "task_failed",
-                Err(_) => "error",
-            },
-        );
+        span.record("tiledb.polls", i64::from(waiter.polls));
+        telemetry::record_result(&span, &result);
         result
     }
 
@@ -205,7 +204,7 @@ impl Waiter {
     }
 
     fn submitted(&self, id: &TaskId) {
-        self.span.record("tiledb.task_id", id.as_str());
+        self.span.record("tiledb.task.id", id.as_str());
         self.emit(Update::Submitted {
             task_id: id.clone(),
         });
@@ -250,10 +249,7 @@ impl Waiter {
                     self.pause(&id, schedule.next(retry_after)).await?;
                 }
                 ResultOutcome::NotAvailable { body } => {
-                    let task = api
-                        .task_id_get(id.clone())
-                        .await
-                        .map_err(|e| e.with_task_id(&id))?;
+                    let task = api.task(&id).await.map_err(|e| e.with_task_id(&id))?;
                     match task.status {
                         Some(status) if status.is_unsuccessful() => {
                             return Err(Error::TaskFailed(Box::new(TaskFailedError::new(

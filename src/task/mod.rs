@@ -28,7 +28,7 @@ use flow::Fetched;
 pub enum Update {
     /// The query was submitted and the service named its task.
     Submitted {
-        /// The task, to resume it later with [`Client::task`].
+        /// The task, to resume it later with [`Client::task`](crate::Client::task).
         task_id: TaskId,
     },
     /// The handle resumed an existing task (no submission).
@@ -105,7 +105,7 @@ enum Mode {
 ///    completed one [`Error::ResultNotAvailable`].
 /// 3. **Deadline**: when the deadline (15 minutes by default) comes, one last poll is made, the
 ///    sleep before it clamped to the time left; then [`Error::Timeout`] carries the task id, the time
-///    waited and the number of polls, so the caller can resume with [`Client::task`].
+///    waited and the number of polls, so the caller can resume with [`Client::task`](crate::Client::task).
 ///
 /// Transient failures of each request are retried by the client's
 /// [`RetryPolicy`](crate::policy::RetryPolicy); once they are spent the wait ends with the error,

@@ -15,7 +15,10 @@ use crate::auth::{Credentials, Scrubber};
 use crate::error::{Error, Result};
 use crate::model::API_KEY_HEADER;
 use crate::policy::{AttemptOutcome, Clock, RetryPolicy};
+use crate::telemetry;
 
+#[cfg(feature = "opentelemetry")]
+mod propagation;
 mod reply;
 
 use crate::task_id::TaskId;
@@ -50,6 +53,9 @@ pub(crate) struct Req {
     pub(crate) accept_encoding: Option<String>,
     pub(crate) kind: Kind,
     pub(crate) task_id: Option<TaskId>,
+    /// An error status this route answers in the normal course (the 404 of a result not stored):
+    /// not a failure of the attempt.
+    pub(crate) expected: Option<StatusCode>,
     pub(crate) timeout: Option<Duration>,
     /// When the caller stops waiting (on the client's clock): no attempt outlives it, and no retry
     /// starts after it.
@@ -67,6 +73,7 @@ impl Req {
             accept_encoding: None,
             kind: Kind::Read,
             task_id: None,
+            expected: None,
             timeout: None,
             deadline: None,
         }
@@ -89,6 +96,8 @@ pub(crate) struct Transport {
     timeout: Option<Duration>,
     /// Takes the client's own secrets out of error bodies, should a server echo them.
     scrubber: Scrubber,
+    /// Whether the SQL spans carry `db.query.text` (opt-in: a query may hold data).
+    pub(crate) trace_query_text: bool,
 }
 
 /// Everything a [`Transport`] is built from (the client builder's settings, unchecked).
@@ -106,6 +115,7 @@ pub(crate) struct Settings {
     pub(crate) http: Option<reqwest::Client>,
     pub(crate) retry: RetryPolicy,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) trace_query_text: bool,
 }
 
 impl Transport {
@@ -158,6 +168,7 @@ impl Transport {
             user_agent,
             accept_encoding,
             timeout,
+            trace_query_text: s.trace_query_text,
         })
     }
 }
@@ -236,19 +247,26 @@ impl Transport {
         loop {
             attempt += 1;
             let url = self.url(&req.segments, &req.query);
+            // The CLIENT span of this attempt (see `telemetry`). Its status is set below: Error on
+            // a 5xx, a transport failure, or a 4xx that ends the request and was not expected.
             let span = tracing::info_span!(
                 "http_request",
                 otel.name = %format_args!("{} {}", req.method, req.route),
                 otel.kind = "client",
+                otel.status_code = field::Empty,
                 http.request.method = %req.method,
-                url.full = %url,
+                url.full = %telemetry::url_full(&url),
+                url.template = req.route,
                 server.address = url.host_str().unwrap_or(""),
-                server.port = url.port_or_known_default(),
-                http.request.resend_count = attempt - 1,
+                server.port = url.port_or_known_default().map(i64::from),
+                http.request.resend_count = field::Empty,
                 http.response.status_code = field::Empty,
                 error.type = field::Empty,
-                tiledb.task_id = field::Empty,
+                tiledb.task.id = field::Empty,
             );
+            if attempt > 1 {
+                span.record("http.request.resend_count", i64::from(attempt - 1));
+            }
             let result = self
                 .attempt(req, url, stream_success)
                 .instrument(span.clone())
@@ -256,11 +274,14 @@ impl Transport {
             let (status, retry_after, connect, timeout) = match &result {
                 Ok(reply) => {
                     if let Some(id) = &reply.task_id {
-                        span.record("tiledb.task_id", id.as_str());
+                        span.record("tiledb.task.id", id.as_str());
                     }
-                    span.record("http.response.status_code", reply.status.as_u16());
-                    if reply.status.is_client_error() || reply.status.is_server_error() {
-                        span.record("error.type", reply.status.as_str());
+                    span.record(
+                        "http.response.status_code",
+                        i64::from(reply.status.as_u16()),
+                    );
+                    if reply.status.is_server_error() {
+                        telemetry::record_failure(&span, reply.status.as_str());
                     }
                     if reply.status.is_success() || reply.status.is_redirection() {
                         return result.map_err(|f| f.error);
@@ -268,7 +289,7 @@ impl Transport {
                     // A submission whose answer names a task is never sent again, whatever the
                     // status (a 503 or 429 included): the task exists, and `api` follows it.
                     if req.kind == Kind::Submit && reply.task_id.is_some() {
-                        return result.map_err(|f| f.error);
+                        return final_answer(&span, req, result);
                     }
                     (
                         Some(reply.status.as_u16()),
@@ -279,9 +300,9 @@ impl Transport {
                 }
                 Err(f) => {
                     if let Some(id) = &req.task_id {
-                        span.record("tiledb.task_id", id.as_str());
+                        span.record("tiledb.task.id", id.as_str());
                     }
-                    span.record("error.type", f.kind());
+                    telemetry::record_failure(&span, f.kind());
                     if f.fatal {
                         return result.map_err(|f| f.error);
                     }
@@ -297,7 +318,7 @@ impl Transport {
                 attempt,
             };
             if attempt >= max || !self.retry.should_retry(&outcome) {
-                return result.map_err(|f| f.error);
+                return final_answer(&span, req, result);
             }
             let mut delay = schedule.next(retry_after);
             if let Some(deadline) = req.deadline {
@@ -305,7 +326,7 @@ impl Transport {
                 let left = deadline.saturating_duration_since(self.clock.now());
                 if left <= delay {
                     tracing::warn!(parent: &span, attempt, "not retrying: the deadline comes first");
-                    return result.map_err(|f| f.error);
+                    return final_answer(&span, req, result);
                 }
                 delay = delay.min(left);
             }
@@ -352,6 +373,10 @@ impl Transport {
             }
             if trusted {
                 rb = self.authenticate(rb);
+            }
+            #[cfg(feature = "opentelemetry")]
+            {
+                rb = propagation::inject(rb);
             }
             if let Some(b) = &body {
                 rb = rb
@@ -485,6 +510,22 @@ impl Transport {
             None => rb,
         }
     }
+}
+
+/// The attempt that ends a request: a 4xx it got is the request's failure (status Error on the
+/// attempt's span), unless the route expects it (the 404 of a result not stored).
+fn final_answer(
+    span: &tracing::Span,
+    req: &Req,
+    result: std::result::Result<Reply, Failure>,
+) -> Result<Reply> {
+    if let Ok(reply) = &result
+        && reply.status.is_client_error()
+        && req.expected != Some(reply.status)
+    {
+        telemetry::record_failure(span, reply.status.as_str());
+    }
+    result.map_err(|f| f.error)
 }
 
 /// Same scheme, host and port: the only place credentials may go.

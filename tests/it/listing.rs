@@ -915,9 +915,9 @@ mod spans {
 
     struct PageField(Option<u64>);
     impl Visit for PageField {
-        fn record_u64(&mut self, field: &Field, value: u64) {
-            if field.name() == "page" {
-                self.0 = Some(value);
+        fn record_i64(&mut self, field: &Field, value: i64) {
+            if field.name() == "tiledb.page" {
+                self.0 = u64::try_from(value).ok();
             }
         }
         fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
@@ -940,7 +940,7 @@ mod spans {
     }
 
     #[tokio::test]
-    async fn each_page_fetched_has_one_tasks_page_span_under_the_callers_span() {
+    async fn each_page_fetched_has_one_tasks_get_span_under_the_listing_under_the_callers_span() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
             .and(path("/v1/tasks"))
@@ -968,7 +968,10 @@ mod spans {
         assert_eq!(got.len(), 6);
 
         let seen = recorder.0.lock().expect("lock").clone();
-        let mut pages: Vec<&Seen> = seen.iter().filter(|s| s.name == "tasks_page").collect();
+        let lists: Vec<&Seen> = seen.iter().filter(|s| s.name == "list_tasks").collect();
+        assert_eq!(lists.len(), 1, "one listing span: {seen:?}");
+        assert_eq!(lists[0].parent, Some("report"));
+        let mut pages: Vec<&Seen> = seen.iter().filter(|s| s.name == "tasks_get").collect();
         pages.sort_by_key(|s| s.page);
         assert_eq!(
             pages.iter().map(|s| s.page).collect::<Vec<_>>(),
@@ -976,12 +979,12 @@ mod spans {
             "one span per page, the retried page and the check after the full last one included"
         );
         assert!(
-            pages.iter().all(|s| s.parent == Some("report")),
-            "prefetched pages too are children of the caller's span: {pages:?}"
+            pages.iter().all(|s| s.parent == Some("list_tasks")),
+            "prefetched pages too are children of the listing's span: {pages:?}"
         );
         let attempts: Vec<&Seen> = seen.iter().filter(|s| s.name == "http_request").collect();
         assert_eq!(attempts.len(), 5, "three pages, one retried, and the check");
-        assert!(attempts.iter().all(|s| s.parent == Some("tasks_page")));
+        assert!(attempts.iter().all(|s| s.parent == Some("tasks_get")));
     }
 }
 

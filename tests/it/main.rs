@@ -19,12 +19,14 @@ mod handle;
 mod lies;
 mod listing;
 mod models;
+mod packaging;
 mod properties;
 mod query;
 mod results;
 mod retries;
 mod secrets;
 mod submission;
+mod telemetry;
 
 #[cfg(all(feature = "cli", feature = "server"))]
 mod cli;

@@ -1,6 +1,6 @@
-//! "Both README commands work from a fresh clone."
+//! "Both README commands work from a fresh clone", and the README's code is the code that is tested.
 //!
-//! The README opens with two commands: `cargo run --example quickstart` and
+//! The README opens with two commands: `cargo run --example quickstart --features server` and
 //! `cargo test --all-features`. These tests check that they are exactly those two, that `.ci/run`
 //! runs the second one verbatim, and really run the first one in a fresh `git clone --local` of
 //! this crate.
@@ -11,6 +11,8 @@
 //! The clone sees committed files only: an uncommitted change cannot make this test pass. The run
 //! shares this build's target directory (`CARGO_TARGET_DIR`), so only the crate itself and the
 //! example are compiled again, not every dependency.
+
+mod local_server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -48,7 +50,7 @@ fn readme_opens_with_exactly_the_quickstart_and_the_test_command() {
     assert_eq!(
         readme_commands(),
         [
-            "cargo run --example quickstart",
+            "cargo run --example quickstart --features server",
             "cargo test --all-features"
         ]
     );
@@ -127,7 +129,7 @@ fn quickstart_runs_from_a_fresh_clone() {
 
     let mut cargo = Command::new(env!("CARGO"));
     cargo
-        .args(["run", "--example", "quickstart"])
+        .args(["run", "--example", "quickstart", "--features", "server"])
         .current_dir(&dest)
         .env("CARGO_TARGET_DIR", target_dir())
         .env_remove("TILEDB_REST_TOKEN")
@@ -145,7 +147,7 @@ fn quickstart_runs_from_a_fresh_clone() {
     let (ok, out, err) = run_bounded(&mut cargo, Duration::from_secs(600));
     assert!(
         ok,
-        "`cargo run --example quickstart` failed:\n{out}\n--- stderr:\n{err}"
+        "`cargo run --example quickstart --features server` failed:\n{out}\n--- stderr:\n{err}"
     );
     let compiled: Vec<&str> = err.lines().filter(|l| l.contains("Compiling ")).collect();
     eprintln!("the clone compiled {} crates: {compiled:?}", compiled.len());
@@ -164,4 +166,53 @@ fn quickstart_runs_from_a_fresh_clone() {
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
+}
+
+/// The README's section "Testing your code with the local server" shows a complete test file; it
+/// is `readme/local_server.rs`, compiled and run as part of this suite, byte for byte.
+#[test]
+fn the_readmes_local_server_test_is_the_file_this_suite_runs() {
+    let readme = std::fs::read_to_string(Path::new(MANIFEST_DIR).join("README.md")).unwrap();
+    let section = readme
+        .split("## Testing your code with the local server")
+        .nth(1)
+        .expect("the README has the section");
+    let block = section
+        .split("```rust,ignore\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the section has a rust block");
+    let file =
+        std::fs::read_to_string(Path::new(MANIFEST_DIR).join("tests/it/readme/local_server.rs"))
+            .unwrap();
+    assert_eq!(
+        block, file,
+        "README block and tests/it/readme/local_server.rs differ"
+    );
+}
+
+/// The README's code blocks render on GitHub as they are: no rustdoc-hidden `# ` lines.
+#[test]
+fn the_readmes_rust_blocks_have_no_hidden_lines() {
+    let readme = std::fs::read_to_string(Path::new(MANIFEST_DIR).join("README.md")).unwrap();
+    // None outside a block; Some(is_rust) inside one.
+    let mut block: Option<bool> = None;
+    let mut rust_blocks = 0;
+    for (n, line) in readme.lines().enumerate() {
+        if line.starts_with("```") {
+            block = match block {
+                Some(_) => None,
+                None => Some(line.starts_with("```rust")),
+            };
+            rust_blocks += usize::from(block == Some(true));
+            continue;
+        }
+        let in_rust = block == Some(true);
+        assert!(
+            !(in_rust && (line.starts_with("# ") || line == "#")),
+            "README line {}: a hidden line in a rust block: {line}",
+            n + 1
+        );
+    }
+    assert!(rust_blocks >= 3, "the README's rust blocks were found");
 }

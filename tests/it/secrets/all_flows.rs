@@ -576,8 +576,10 @@ async fn the_key_appears_nowhere_across_every_flow_error_update_and_trace() {
     let trace = out.text();
     for expected in [
         "http_request",
+        "run_sql",
         "task_wait",
-        "tasks_page",
+        "list_tasks",
+        "tasks_get",
         "retrying GET",
         "following a redirect to another host without credentials",
         "http.response.status_code=503",

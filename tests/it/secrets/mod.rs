@@ -62,9 +62,9 @@ async fn the_key_never_appears_in_debug_errors_or_traces_and_spans_carry_otel_fi
         "url.full=http://127.0.0.1",
         "server.address=\"127.0.0.1\"",
         "http.response.status_code=200",
-        "http.request.resend_count=0",
+        "http.request.resend_count=1",
         "error.type=\"500\"",
-        "tiledb.task_id=\"t2\"",
+        "tiledb.task.id=\"t2\"",
     ] {
         assert!(trace.contains(field), "no {field} in:\n{trace}");
     }
