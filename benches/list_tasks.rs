@@ -7,11 +7,15 @@
 //! cargo bench --bench list_tasks
 //! ```
 //!
-//! Two settings:
-//! - `list_tasks/no_delay`: the server answers at once. The SDK with default settings
-//!   (`prefetch` 1) against the floor's sequential loop: wall time and the client thread's CPU.
-//! - `list_tasks/delay_20ms`: the server waits 20 ms before each page. The floor's sequential loop
-//!   against the SDK at `prefetch(4)`.
+//! Three settings:
+//! - `list_tasks/no_delay` (criterion): the server answers at once. The floor's sequential loop
+//!   against the SDK with default settings (`prefetch` 4), and at fixed depths 1 and 8: wall time
+//!   and the client thread's CPU.
+//! - `list_tasks/delay_20ms`: the server waits 20 ms before each page. The floor's sequential
+//!   loop against the SDK's default and fixed depths 1, 2 and 8, three listings of each, taken in
+//!   turn (not criterion: a sequential listing takes 4.7 s, and criterion wants ten samples).
+//! - `list_tasks/memory`: peak resident memory of a child process listing 2,000 and 20,000 tasks
+//!   with default settings (`common::child`); the servers are in the parent.
 //!
 //! Method: the server runs on its own OS thread and current-thread runtime; the client on a
 //! current-thread runtime driven by the bench thread, so that the bench thread's CPU time
@@ -30,7 +34,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use bytes::Bytes;
 use common::FloorPage;
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group};
 use futures::TryStreamExt as _;
 use tiledb_cloud_tasks::Client;
 use tiledb_cloud_tasks::model::ArrayTaskData;
@@ -41,6 +45,10 @@ const TASKS: u64 = 20_000;
 const PER_PAGE: u64 = 100;
 /// The per-page delay of the second setting.
 const DELAY: Duration = Duration::from_millis(20);
+/// Listings of each side in the 20 ms setting.
+const SLOW_ROUNDS: u32 = 3;
+/// The smaller listing of the memory measure.
+const SMALL: u64 = 2_000;
 
 struct Pages {
     pages: Vec<Bytes>,
@@ -72,6 +80,10 @@ fn start(pages: Vec<Bytes>, delay: Duration) -> String {
 }
 
 async fn sdk(client: &Client, depth: Option<usize>) -> u64 {
+    sdk_n(client, depth, TASKS).await
+}
+
+async fn sdk_n(client: &Client, depth: Option<usize>, tasks: u64) -> u64 {
     let mut list = client.tasks().per_page(PER_PAGE);
     if let Some(d) = depth {
         list = list.prefetch(d);
@@ -84,8 +96,29 @@ async fn sdk(client: &Client, depth: Option<usize>) -> u64 {
         })
         .await
         .expect("listing");
-    assert_eq!(n, TASKS);
+    assert_eq!(n, tasks);
     n
+}
+
+fn client(uri: &str) -> Client {
+    Client::builder()
+        .host(uri)
+        .api_key("bench")
+        .build()
+        .expect("client")
+}
+
+/// The measuring child (`common::child`): `list <uri> <tasks>` lists with default settings.
+fn child(job: &str) {
+    let mut words = job.split_whitespace();
+    assert_eq!(words.next(), Some("list"), "job {job:?}");
+    let uri = words.next().expect("uri");
+    let tasks: u64 = words.next().and_then(|n| n.parse().ok()).expect("tasks");
+    let rt = common::client_runtime();
+    let client = client(uri);
+    let baseline = common::child::start();
+    rt.block_on(sdk_n(&client, None, tasks));
+    common::child::report(baseline);
 }
 
 /// The floor: one page after another until `total_pages`.
@@ -134,17 +167,11 @@ fn list_tasks(c: &mut Criterion) {
         bytes as f64 / 1e6
     );
     let pages_for_decode = pages.clone();
+    let small = start(common::render_pages(SMALL, PER_PAGE), Duration::ZERO);
     let fast = start(pages.clone(), Duration::ZERO);
     let slow = start(pages, DELAY);
     let rt = common::client_runtime();
     let http = common::floor_http();
-    let client = |uri: &str| {
-        Client::builder()
-            .host(uri)
-            .api_key("bench")
-            .build()
-            .expect("client")
-    };
     let (fast_client, slow_client) = (client(&fast), client(&slow));
 
     let tallies = common::Tallies::default();
@@ -164,25 +191,54 @@ fn list_tasks(c: &mut Criterion) {
     group.bench_function("sdk_default", |b| {
         b.iter_custom(|iters| measure("sdk_fast", iters, &|| rt.block_on(sdk(&fast_client, None))))
     });
+    for (name, tally, depth) in [
+        ("sdk_prefetch_1", "sdk_fast_1", 1),
+        ("sdk_prefetch_8", "sdk_fast_8", 8),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                measure(tally, iters, &|| {
+                    rt.block_on(sdk(&fast_client, Some(depth)))
+                })
+            })
+        });
+    }
     group.finish();
 
-    let mut group = c.benchmark_group("list_tasks/delay_20ms");
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(100))
-        .measurement_time(Duration::from_secs(5));
-    group.bench_function("floor_sequential", |b| {
-        b.iter_custom(|iters| measure("floor_slow", iters, &|| rt.block_on(floor(&http, &slow))))
-    });
-    group.bench_function("sdk_prefetch_4", |b| {
-        b.iter_custom(|iters| {
-            measure("sdk_slow_4", iters, &|| {
-                rt.block_on(sdk(&slow_client, Some(4)))
-            })
-        })
-    });
-    group.finish();
+    // The slow link: each side lists SLOW_ROUNDS times, in turn, so that a noisy moment on the
+    // machine hits every side alike.
+    let slow_sides: [(&'static str, Option<usize>); 5] = [
+        ("floor_slow", None),
+        ("sdk_slow", None),
+        ("sdk_slow_1", Some(1)),
+        ("sdk_slow_2", Some(2)),
+        ("sdk_slow_8", Some(8)),
+    ];
+    let rounds = if common::selected("list_tasks/delay_20ms") {
+        SLOW_ROUNDS
+    } else {
+        0
+    };
+    for _ in 0..rounds {
+        for (name, depth) in slow_sides {
+            measure(name, 1, &|| {
+                if name == "floor_slow" {
+                    rt.block_on(floor(&http, &slow))
+                } else {
+                    rt.block_on(sdk(&slow_client, depth))
+                }
+            });
+        }
+    }
+
+    // Memory: a child lists 2,000 then 20,000 tasks (twice each, the larger peak kept).
+    let peak = |uri: &str, tasks: u64| {
+        let job = format!("list {uri} {tasks}");
+        let (a, b) = (common::child::run(&job), common::child::run(&job));
+        if a.peak_kib >= b.peak_kib { a } else { b }
+    };
+    let memory =
+        common::selected("list_tasks/memory").then(|| (peak(&small, SMALL), peak(&fast, TASKS)));
 
     // Where the SDK's decoding time goes: one 100-task page, decoded three ways, no HTTP.
     let page = &pages_for_decode[0];
@@ -208,26 +264,65 @@ fn list_tasks(c: &mut Criterion) {
 
     let t = tallies.borrow();
     // A filtered run (`-- decode_page`) may have skipped a side: print only what was measured.
-    if let (Some(&ff), Some(&sf)) = (t.get("floor_fast"), t.get("sdk_fast")) {
-        eprintln!(
-            "RATIO list_tasks/no_delay sdk_default/floor: wall {:.3} ({:.1} ms / {:.1} ms, target <= 1.00), client CPU {:.3} ({:.1} ms / {:.1} ms, target <= 1.15)",
-            sf.wall_per_iter() / ff.wall_per_iter(),
-            sf.wall_per_iter() * 1e3,
-            ff.wall_per_iter() * 1e3,
-            sf.cpu_per_iter() / ff.cpu_per_iter(),
-            sf.cpu_per_iter() * 1e3,
-            ff.cpu_per_iter() * 1e3,
-        );
+    if let Some(&ff) = t.get("floor_fast") {
+        for (side, tally, target) in [
+            (
+                "sdk_default",
+                "sdk_fast",
+                ", target wall <= 0.95, CPU <= 1.05",
+            ),
+            ("sdk_prefetch_1", "sdk_fast_1", ""),
+            ("sdk_prefetch_8", "sdk_fast_8", ""),
+        ] {
+            let Some(&sf) = t.get(tally) else { continue };
+            eprintln!(
+                "RATIO list_tasks/no_delay {side}/floor_sequential: wall {:.3} ({:.1} ms / {:.1} ms), client CPU {:.3} ({:.1} ms / {:.1} ms){target}",
+                sf.wall_per_iter() / ff.wall_per_iter(),
+                sf.wall_per_iter() * 1e3,
+                ff.wall_per_iter() * 1e3,
+                sf.cpu_per_iter() / ff.cpu_per_iter(),
+                sf.cpu_per_iter() * 1e3,
+                ff.cpu_per_iter() * 1e3,
+            );
+        }
     }
-    if let (Some(&fs), Some(&s4)) = (t.get("floor_slow"), t.get("sdk_slow_4")) {
+    if let Some(&fs) = t.get("floor_slow") {
+        for (side, tally, target) in [
+            ("sdk_default", "sdk_slow", ", target <= 0.40"),
+            ("sdk_prefetch_1", "sdk_slow_1", ""),
+            ("sdk_prefetch_2", "sdk_slow_2", ""),
+            ("sdk_prefetch_8", "sdk_slow_8", ""),
+        ] {
+            let Some(&s) = t.get(tally) else { continue };
+            eprintln!(
+                "RATIO list_tasks/delay_20ms {side}/floor_sequential: wall {:.3} ({:.1} ms / {:.1} ms, {} listings each), client CPU {:.1} ms / {:.1} ms{target}",
+                s.wall_per_iter() / fs.wall_per_iter(),
+                s.wall_per_iter() * 1e3,
+                fs.wall_per_iter() * 1e3,
+                s.iters,
+                s.cpu_per_iter() * 1e3,
+                fs.cpu_per_iter() * 1e3,
+            );
+        }
+    }
+    if let Some((mem_small, mem_large)) = memory {
         eprintln!(
-            "RATIO list_tasks/delay_20ms sdk_prefetch_4/floor_sequential: wall {:.3} ({:.1} ms / {:.1} ms, target <= 0.333)",
-            s4.wall_per_iter() / fs.wall_per_iter(),
-            s4.wall_per_iter() * 1e3,
-            fs.wall_per_iter() * 1e3,
+            "RATIO list_tasks/memory peak RSS {TASKS}/{SMALL} tasks: {:.3} ({:.1} MiB / {:.1} MiB, target <= 1.5); above the child's baseline {:.1} MiB / {:.1} MiB",
+            mem_large.peak_kib as f64 / mem_small.peak_kib as f64,
+            mem_large.peak_mib(),
+            mem_small.peak_mib(),
+            mem_large.growth_mib(),
+            mem_small.growth_mib(),
         );
     }
 }
 
 criterion_group!(benches, list_tasks);
-criterion_main!(benches);
+fn main() {
+    if let Some(job) = common::child::job() {
+        child(&job);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -15,6 +15,10 @@
 //! `tests/it/handle.rs` (`the_default_poll_schedule_is_exactly_the_documented_one`); this bench
 //! adds the real server, its clock tick and the round trips.
 //!
+//! Holding mode (issue 16: a task finished when the `POST` answers is awaited with zero polls): a
+//! second server with `Timing::Holding` answers the `POST` when the query has finished; the
+//! `HOLDING` line counts the result requests its journal recorded for that task (target 0).
+//!
 //! The four durations run concurrently, once, outside criterion's sampling (criterion's minimum of
 //! 10 samples would make the 20 s case alone take over 3 minutes); their figures are printed as
 //! `POLL` lines. Criterion then samples the 0.2 s case (`poll_latency/0.2s`, time from submission
@@ -24,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use futures::StreamExt as _;
-use tiledb_cloud_tasks::server::{LocalServer, ServerConfig};
+use tiledb_cloud_tasks::server::{LocalServer, ServerConfig, Timing};
 use tiledb_cloud_tasks::{Client, Update};
 
 struct Outcome {
@@ -99,6 +103,37 @@ fn poll_latency(c: &mut Criterion) {
             o.total.as_secs_f64(),
         );
     }
+
+    // Holding mode: the POST answers with the finished task; count the polls the server saw.
+    let holding = rt
+        .block_on(LocalServer::start(
+            ServerConfig::new().timing(Timing::Holding),
+        ))
+        .expect("holding server");
+    let held = rt.block_on(async {
+        let client = holding.client().expect("client");
+        let result = client
+            .run_sql(holding.namespace(), "SELECT sleep(200) AS slept")
+            .await
+            .expect("result");
+        result.task_id().map(ToString::to_string)
+    });
+    let polls = holding
+        .journal()
+        .iter()
+        .filter(|e| e.method == "GET" && e.path.ends_with("/result"))
+        .count();
+    let posts = holding
+        .journal()
+        .iter()
+        .filter(|e| e.method == "POST")
+        .count();
+    eprintln!(
+        "HOLDING 200 ms task (task id {}): {posts} POST, {polls} result polls (target 0: {})",
+        held.as_deref().unwrap_or("none"),
+        if polls == 0 { "met" } else { "MISSED" },
+    );
+    rt.block_on(holding.shutdown());
 
     let mut group = c.benchmark_group("poll_latency");
     group

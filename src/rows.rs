@@ -14,6 +14,27 @@ fn is_json_whitespace(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
+/// Decodes the row at the start of `bytes` (which starts with the row's first byte) and returns it
+/// with its length, when it ends within `bytes` and decodes as a `T`. `None` means the row goes on
+/// past `bytes`, or does not decode: the caller scans for its end instead, and carries it over or
+/// reports why it failed.
+///
+/// This is the hot path: rows that fit in a chunk (nearly all) are read once, by serde_json, with no
+/// scan of their bytes before it and no copy.
+fn decode_in_place<T: DeserializeOwned>(bytes: &[u8]) -> Option<(T, usize)> {
+    let mut rows = serde_json::Deserializer::from_slice(bytes).into_iter::<T>();
+    let row = rows.next()?.ok()?;
+    let len = rows.byte_offset();
+    if len == 0 {
+        // A `Deserialize` that read nothing: let the scanner's whole-row decode judge it.
+        return None;
+    }
+    // A bare number that reaches the end of the chunk may go on in the next one (`12` of `123`):
+    // only a delimiter after it says it ended. Objects, arrays and strings end on their own byte.
+    let closed = matches!(bytes.first(), Some(b'{' | b'[' | b'"'));
+    (closed || len < bytes.len()).then_some((row, len))
+}
+
 /// Where the scanner stands in `[ row, row, … ]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -152,6 +173,16 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                         return out;
                     }
                     _ => {
+                        // The fast path: decode the row straight from the chunk, serde_json finding
+                        // its end. A row it cannot finish here (cut by the chunk's end, or not valid)
+                        // goes to the byte scanner below, which carries it over or explains it.
+                        if let Some((row, len)) = decode_in_place::<T>(&chunk[i..]) {
+                            out.push(Ok(row));
+                            self.rows += 1;
+                            self.state = State::AfterRow;
+                            i += len;
+                            continue;
+                        }
                         self.state = State::InRow;
                         self.depth = 0;
                         self.in_string = false;
@@ -267,7 +298,7 @@ mod tests {
     #[test]
     fn rows_split_anywhere_decode_the_same() {
         let body =
-            br#" [ {"a":1,"s":"x,]}\"{["}, {"a":[1,{"b":2}]} ,{} , 3, "str", null, true, [1,2] ] "#;
+            br#" [ {"a":1,"s":"x,]}\"{["}, {"a":[1,{"b":2}]} ,{} , 3, 12345,-1.5e3,"str", null, true, [1,2] ] "#;
         let whole: Vec<Value> = serde_json::from_slice(body).unwrap();
         for chunk in 1..body.len() {
             assert_eq!(

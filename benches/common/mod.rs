@@ -2,6 +2,8 @@
 //! thread's CPU time, and a minimal in-bench axum server on its own thread and runtime.
 #![allow(dead_code)]
 
+pub mod child;
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -283,4 +285,37 @@ pub fn measure<R>(
         .or_default()
         .add(iters, wall, cpu);
     wall
+}
+
+/// Whether the part of a bench named `name` runs, by criterion's filter on the command line
+/// (`cargo bench --bench list_tasks -- decode_page`): for the parts measured outside criterion.
+pub fn selected(name: &str) -> bool {
+    const WITH_VALUE: &[&str] = &[
+        "--save-baseline",
+        "--baseline",
+        "--load-baseline",
+        "--profile-time",
+        "--measurement-time",
+        "--warm-up-time",
+        "--sample-size",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--output-format",
+        "--color",
+        "--plotting-backend",
+        "--format",
+    ];
+    let mut args = std::env::args().skip(1);
+    let mut filter = None;
+    while let Some(a) = args.next() {
+        if WITH_VALUE.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            filter = Some(a);
+            break;
+        }
+    }
+    filter.is_none_or(|f| name.contains(&f))
 }

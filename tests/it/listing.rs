@@ -1099,16 +1099,33 @@ mod gated {
 #[cfg(feature = "server")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_prefetch_several_requests_are_in_flight_while_the_consumer_works() {
+    pages_in_flight_while_the_consumer_works(Some(3)).await;
+}
+
+/// The default settings prefetch: `DEFAULT_PREFETCH` (4) pages are requested while the consumer
+/// works on the first, so a slow link does not cost a round trip per page.
+#[cfg(feature = "server")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_four_pages_are_fetched_ahead_while_the_consumer_works() {
+    assert_eq!(tiledb_cloud_tasks::list::DEFAULT_PREFETCH, 4);
+    pages_in_flight_while_the_consumer_works(None).await;
+}
+
+/// With `prefetch(setting)` (`None`: the default), page 1 answered and its first task taken, the
+/// next `depth` pages are requested at once; never more than `depth` are in flight.
+#[cfg(feature = "server")]
+async fn pages_in_flight_while_the_consumer_works(setting: Option<usize>) {
     use std::sync::atomic::Ordering;
-    const DEPTH: usize = 3;
+    let depth = setting.unwrap_or(tiledb_cloud_tasks::list::DEFAULT_PREFETCH);
     const PER_PAGE: u64 = 2;
-    const TOTAL: u64 = 8;
-    let (uri, gate, mut arrivals) = gated::start(PER_PAGE, TOTAL).await;
-    let mut stream = client_for(&uri)
-        .tasks()
-        .per_page(PER_PAGE)
-        .prefetch(DEPTH)
-        .stream();
+    // More pages than page 1 and the pages ahead.
+    let total_pages = depth as u64 + 5;
+    let (uri, gate, mut arrivals) = gated::start(PER_PAGE, total_pages).await;
+    let mut list = client_for(&uri).tasks().per_page(PER_PAGE);
+    if let Some(d) = setting {
+        list = list.prefetch(d);
+    }
+    let mut stream = list.stream();
 
     // Page 1 is let through; the consumer takes its first task and then works on it (it does not
     // poll the stream again until the test says so).
@@ -1124,32 +1141,32 @@ async fn with_prefetch_several_requests_are_in_flight_while_the_consumer_works()
         }
     );
 
-    // Meanwhile the next DEPTH pages are requested, all at once, none answered yet.
+    // Meanwhile the next depth pages are requested, all at once, none answered yet.
     let mut ahead = Vec::new();
-    for _ in 0..DEPTH {
+    for _ in 0..depth {
         ahead.push(gated::next_arrival(&mut arrivals).await);
     }
     ahead.sort_by_key(|a| a.page);
     assert_eq!(
         ahead.iter().map(|a| a.page).collect::<Vec<_>>(),
-        [2, 3, 4],
-        "the next {DEPTH} pages"
+        (2..=depth as u64 + 1).collect::<Vec<_>>(),
+        "the next {depth} pages"
     );
     assert!(
         ahead.iter().all(|a| a.consumed <= 1),
         "requested before the consumer needed them: {ahead:?}"
     );
-    assert_eq!(gate.in_flight.load(Ordering::SeqCst), DEPTH);
+    assert_eq!(gate.in_flight.load(Ordering::SeqCst), depth);
 
-    // The gate opens for good; the rest comes in order, and never more than DEPTH at once.
+    // The gate opens for good; the rest comes in order, and never more than depth at once.
     gate.open(1_000);
     let mut got = vec![first.id.clone().unwrap_or_default()];
     while let Some(t) = stream.try_next().await.expect("ok") {
         got.push(t.id.clone().unwrap_or_default());
         gate.consumed.fetch_add(1, Ordering::SeqCst);
     }
-    assert_eq!(got, expected_ids(1..=TOTAL, PER_PAGE));
-    assert_eq!(gate.max_in_flight.load(Ordering::SeqCst), DEPTH);
+    assert_eq!(got, expected_ids(1..=total_pages, PER_PAGE));
+    assert_eq!(gate.max_in_flight.load(Ordering::SeqCst), depth);
 }
 
 #[cfg(feature = "server")]
