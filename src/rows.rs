@@ -124,6 +124,8 @@ impl<T: DeserializeOwned> JsonRowDecoder<T> {
                 Error::Decode(mut d) => {
                     d.path = if d.path == "." {
                         format!("[{index}]")
+                    } else if d.path.starts_with('[') {
+                        format!("[{index}]{}", d.path)
                     } else {
                         format!("[{index}].{}", d.path)
                     };

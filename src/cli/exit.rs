@@ -114,7 +114,18 @@ impl CliError {
     /// An error of the SDK, classified (see [`classify`]), with the hints that go with it.
     pub fn sdk(e: Error) -> Self {
         let code = classify(&e);
+        let lost = match &e {
+            Error::OutcomeUnknown(u) => Some(format!(
+                "the query may have run: look for it before running it again, with `tiledb-tasks list \
+                 --search {:?}`",
+                u.name()
+            )),
+            _ => None,
+        };
         let mut err = CliError::new(code, e);
+        if let Some(hint) = lost {
+            err = err.hint(hint);
+        }
         if code == Code::Auth {
             err = err.hint(AUTH_HINT);
         }

@@ -152,7 +152,8 @@ impl fmt::Display for DecodeError {
         write!(f, "cannot decode {}", self.what)?;
         match (self.row(), self.column()) {
             (Some(row), Some(column)) => write!(f, ", row {row}, column `{column}`")?,
-            (Some(row), None) => write!(f, ", row {row}")?,
+            (Some(row), None) if self.path == format!("[{row}]") => write!(f, ", row {row}")?,
+            (Some(row), None) => write!(f, ", row {row} at `{}`", self.path)?,
             _ if self.path != "." => write!(f, " at `{}`", self.path)?,
             _ => {}
         }
@@ -272,5 +273,13 @@ mod tests {
         assert_eq!((d.row(), d.column()), (Some(3), None));
         let d = DecodeError::new("ArrayTask", "status".into(), "m".into(), None);
         assert_eq!((d.row(), d.column()), (None, None));
+        let d = DecodeError::new("JSON rows", "[3][1]".into(), "m".into(), None);
+        assert_eq!((d.row(), d.column()), (Some(3), None));
+        assert_eq!(
+            d.to_string(),
+            "cannot decode JSON rows, row 3 at `[3][1]`: m"
+        );
+        let d = DecodeError::new("JSON rows", "[3]".into(), "m".into(), None);
+        assert_eq!(d.to_string(), "cannot decode JSON rows, row 3: m");
     }
 }

@@ -530,18 +530,26 @@ async fn open_row(b: &Browser, name: &str) {
          return true;"
     );
     until(b, &format!("a row named {name:?}"), &script).await;
-    let rows = b
-        .find_all(Locator::Css("#task-rows tr"))
-        .await
-        .expect("rows");
-    for tr in rows {
-        let cell = tr.find(Locator::Css("td.name")).await.expect("a name cell");
-        if cell.text().await.unwrap_or_default() == name {
-            tr.click().await.expect("clicked");
-            return;
+    // The list refreshes live and rebuilds its rows: a row found a moment ago can be gone (a
+    // stale element) by the time it is clicked. Find and click again until one click lands.
+    let steps = usize::try_from(WAIT.as_millis() / 10).unwrap_or(3000);
+    let clicked = poll_until(steps, || async {
+        let rows = b.find_all(Locator::Css("#task-rows tr")).await.ok()?;
+        for tr in rows {
+            let Ok(cell) = tr.find(Locator::Css("td.name")).await else {
+                return None;
+            };
+            if cell.text().await.ok()? == name {
+                return tr.click().await.ok();
+            }
         }
-    }
-    panic!("no row named {name:?} to click");
+        None
+    })
+    .await;
+    assert!(
+        clicked.is_some(),
+        "no row named {name:?} could be clicked (within {WAIT:?})"
+    );
 }
 
 async fn task_view(b: &Browser, h: &Harness) {

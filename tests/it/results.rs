@@ -405,3 +405,39 @@ async fn zero_and_one_decode_into_bool_in_rows() {
         .unwrap_err();
     assert!(e.to_string().contains("row 0, column `done`"), "{e}");
 }
+
+#[tokio::test]
+async fn a_tuple_row_that_does_not_fit_names_the_same_path_whole_and_streamed() {
+    let server = MockServer::start().await;
+    serve_result(
+        &server,
+        ResponseTemplate::new(200).set_body_raw(r#"[[1,"a"],[2,"b"],[3,4]]"#, "application/json"),
+    )
+    .await;
+    let (c, _) = client(&server.uri());
+    let whole = c
+        .run_sql("ns", "SELECT n, s FROM t")
+        .await
+        .unwrap()
+        .rows::<(i64, String)>()
+        .unwrap_err();
+    let streamed: Vec<Result<(i64, String), Error>> = futures::StreamExt::collect(
+        c.run_sql("ns", "SELECT n, s FROM t")
+            .result_stream()
+            .await
+            .unwrap()
+            .rows_stream::<(i64, String)>(),
+    )
+    .await;
+    let streamed = streamed.into_iter().find_map(Result::err).unwrap();
+    for e in [&whole, &streamed] {
+        let Error::Decode(d) = e else { panic!("{e:?}") };
+        assert_eq!((d.path(), d.row()), ("[2][1]", Some(2)), "{e}");
+        assert!(e.to_string().contains("row 2 at `[2][1]`"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("invalid type: integer, expected a string"),
+            "{e}"
+        );
+    }
+}

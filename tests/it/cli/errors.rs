@@ -125,3 +125,41 @@ async fn host_flag_overrides_the_environment() {
         bad.stderr
     );
 }
+
+#[tokio::test]
+async fn a_lost_answer_whose_task_is_not_found_says_to_look_for_it_before_running_it_again() {
+    use crate::support::fault_server::{Answer, FaultServer, Script, Seen};
+
+    // The POST's connection is reset after the request was read; the task list never shows it.
+    let server = FaultServer::start(|req: &Seen| match req.method.as_str() {
+        "POST" => Script::ResetNow,
+        _ => Script::Answer(Answer::json(
+            200,
+            r#"{"array_tasks":[],"pagination_metadata":{"page":1,"per_page":100,"total_pages":1,"total_items":0}}"#,
+        )),
+    })
+    .await;
+    let cli = super::Cli::new(Some(&server.uri()), Some("a-key"));
+    let ran = cli
+        .run([
+            "sql",
+            "local",
+            "INSERT INTO t VALUES (1)",
+            "--timeout",
+            "1s",
+        ])
+        .await;
+    ran.expect(code::ERROR).no_debug_on_stderr();
+    assert!(
+        ran.stderr.contains("was lost and no task named"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("hint: the query may have run: look for it before running it again, with `tiledb-tasks list --search \"tiledb-cloud-tasks:"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(server.posts(), 1, "never sent again");
+}
